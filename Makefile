@@ -1,0 +1,29 @@
+# Every target creates .venv and installs the project into it first, if needed.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+ARGS   ?=
+
+.PHONY: help install test sentiment forecast textgen translate bench clean
+
+help:  ## list the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@echo "  (pass recipe options with ARGS='--epochs 1 ...'; set RECIPES_DATA_DIR to use local data)"
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)  ## create .venv and install the project and its dependencies
+
+test: $(STAMP)  ## run the test suite (real-data tests need RECIPES_DATA_DIR)
+	$(PY) -m pytest -q
+
+sentiment: $(STAMP)  ## train and evaluate the IMDB sentiment recipe (runs/sentiment)
+	$(PY) -m recipes.sentiment $(ARGS)
+
+clean:  ## remove the environment and run outputs
+	rm -rf $(VENV) runs *.egg-info

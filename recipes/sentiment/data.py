@@ -1,0 +1,163 @@
+"""Load movie reviews, split them honestly, and turn text into padded token batches.
+
+Sources, in order: `--data PATH` (a CSV with review,sentiment columns, a folder
+with train.csv and test.csv, or an aclImdb-style folder with train/ and test/,
+each holding pos/ and neg/ *.txt); RECIPES_DATA_DIR/imdb/{train,test}.csv; the
+original aclImdb_v1.tar.gz, downloaded once and verified.
+"""
+import csv
+import dataclasses
+import io
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from shared.data import download, extract, locate, read_text
+from shared.errors import UserError
+
+IMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
+IMDB_SHA256 = "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe"
+LABELS = {"positive": 1, "negative": 0, "pos": 1, "neg": 0, "1": 1, "0": 0}
+CSV_TEST_FRACTION = 0.2  # a single CSV has no official test split: hold out this much, by seed
+
+
+@dataclasses.dataclass
+class Reviews:
+    texts: list  # raw review strings, HTML and all
+    labels: np.ndarray  # (n,) int, 1 = positive
+
+    def __len__(self):
+        return len(self.texts)
+
+    def subset(self, indices):
+        return Reviews([self.texts[i] for i in indices], self.labels[indices])
+
+
+def read_csv(path):
+    """Reviews from a CSV with `review` and `sentiment` columns; errors name the line."""
+    text = read_text(path, what="CSV file")
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = [name.strip().lower() for name in next(reader)]
+    if "review" not in header or "sentiment" not in header:
+        raise UserError(f"{path}: line 1: expected columns review,sentiment, found {','.join(header)}")
+    text_at, label_at = header.index("review"), header.index("sentiment")
+    texts, labels = [], []
+    for row in reader:
+        if not any(field.strip() for field in row):
+            continue  # blank line
+        if len(row) != len(header):
+            raise UserError(f"{path}: line {reader.line_num}: expected {len(header)} fields, found {len(row)}")
+        label = row[label_at].strip().lower()
+        if label not in LABELS:
+            raise UserError(f"{path}: line {reader.line_num}: sentiment {row[label_at]!r} is not "
+                            "positive/negative (or 1/0)")
+        if not row[text_at].strip():
+            raise UserError(f"{path}: line {reader.line_num}: empty review")
+        texts.append(row[text_at])
+        labels.append(LABELS[label])
+    if not texts:
+        raise UserError(f"{path}: no reviews after the header")
+    return Reviews(texts, np.array(labels, dtype="int32"))
+
+
+def read_folder(split_dir):
+    """Reviews from an aclImdb split folder: pos/*.txt and neg/*.txt."""
+    texts, labels = [], []
+    for name, label in (("neg", 0), ("pos", 1)):
+        files = sorted((split_dir / name).glob("*.txt"))
+        if not files:
+            raise UserError(f"{split_dir / name}: no .txt reviews")
+        for file in files:
+            texts.append(read_text(file, what="review").strip())
+            labels.append(label)
+    return Reviews(texts, np.array(labels, dtype="int32"))
+
+
+def _fetch_imdb(cache):
+    folder = cache / "aclImdb"
+    if not (folder / "test" / "pos").is_dir():
+        archive = download(IMDB_URL, cache / "aclImdb_v1.tar.gz", IMDB_SHA256)
+        extract(archive, cache)
+        archive.unlink()
+    return folder
+
+
+def load_splits(data, seed):
+    """(train, test, description of the source). Without `data`: IMDB's official 25k/25k split."""
+    if not data:
+        source = locate("imdb/train.csv", _fetch_imdb)
+        if source.suffix == ".csv":
+            return read_csv(source), read_csv(source.with_name("test.csv")), str(source.parent)
+        return read_folder(source / "train"), read_folder(source / "test"), str(source)
+    path = Path(data)
+    if path.is_file():
+        reviews = read_csv(path)
+        train, test = stratified_split(reviews, CSV_TEST_FRACTION, seed)
+        return train, test, f"{path} ({1 - CSV_TEST_FRACTION:.0%} train / {CSV_TEST_FRACTION:.0%} test by seed)"
+    if (path / "train.csv").is_file() and (path / "test.csv").is_file():
+        return read_csv(path / "train.csv"), read_csv(path / "test.csv"), str(path)
+    for root in (path, path / "aclImdb"):
+        if all((root / split / label).is_dir() for split in ("train", "test") for label in ("pos", "neg")):
+            return read_folder(root / "train"), read_folder(root / "test"), str(root)
+    if not path.exists():
+        raise UserError(f"--data {path}: no such file or folder")
+    raise UserError(f"--data {path}: expected a CSV file, a folder with train.csv and test.csv, "
+                    "or an aclImdb-style folder with train/ and test/, each holding pos/ and neg/")
+
+
+def stratified_split(reviews, fraction, seed):
+    """(rest, held_out): `fraction` of each class held out at random. The IMDB files are
+    ordered by label, so taking the last rows would hold out positives only."""
+    rng = np.random.default_rng(seed)
+    held = []
+    for label in np.unique(reviews.labels):
+        members = rng.permutation(np.flatnonzero(reviews.labels == label))
+        held.extend(members[: int(round(len(members) * fraction))])
+    held_mask = np.zeros(len(reviews), dtype=bool)
+    held_mask[held] = True
+    # Shuffle both parts so no later step sees the label order of the file.
+    return (reviews.subset(rng.permutation(np.flatnonzero(~held_mask))),
+            reviews.subset(rng.permutation(np.flatnonzero(held_mask))))
+
+
+@keras.saving.register_keras_serializable(package=__name__)
+def standardize(texts):
+    """Lower-case, turn the reviews' HTML line breaks into spaces, drop punctuation but apostrophes."""
+    texts = tf.strings.lower(texts)
+    texts = tf.strings.regex_replace(texts, r"<br\s*/?>", " ")
+    return tf.strings.regex_replace(texts, r"[^\w\s']", " ")
+
+
+def make_vectorizer(train_texts, max_tokens, seq_len):
+    """A TextVectorization fitted on training text only: text -> (seq_len,) ids, 0 = padding, 1 = unknown."""
+    vectorizer = keras.layers.TextVectorization(
+        max_tokens=max_tokens, standardize=standardize, output_sequence_length=seq_len, name="vectorizer")
+    vectorizer.adapt(tf.data.Dataset.from_tensor_slices(train_texts).batch(1024))
+    return vectorizer
+
+
+def token_batches(vectorizer, reviews, batch_size, seq_len, shuffle_seed=None):
+    """(tokens, label) batches, grouped by length so short reviews do not pay for long ones' padding.
+
+    Each batch is (batch, longest review in it) int64 plus (batch,) float32 labels;
+    padding stays on the right, where masking and cuDNN expect it.
+    """
+    pairs = tf.data.Dataset.from_tensor_slices((reviews.texts, reviews.labels.astype("float32")))
+    pairs = pairs.batch(1024).map(lambda text, label: (vectorizer(text), label)).unbatch()
+    # Trim TextVectorization's padding: ids are 0 only after the review ends.
+    pairs = pairs.map(lambda ids, label: (ids[: tf.math.count_nonzero(ids, dtype=tf.int32)], label))
+    pairs = pairs.filter(lambda ids, label: tf.size(ids) > 0).cache()  # all-padding rows break cuDNN
+    if shuffle_seed is not None:
+        pairs = pairs.shuffle(len(reviews), seed=shuffle_seed, reshuffle_each_iteration=True)
+    boundaries = list(range(32, seq_len, 32))
+    batches = pairs.bucket_by_sequence_length(
+        lambda ids, label: tf.size(ids), boundaries, [batch_size] * (len(boundaries) + 1))
+    return batches.prefetch(tf.data.AUTOTUNE)
+
+
+def describe(name, reviews):
+    lengths = np.array([len(text.split()) for text in reviews.texts])
+    return (f"{name:<10} {len(reviews):>6} reviews, {reviews.labels.mean():.1%} positive, "
+            f"median {int(np.median(lengths))} words")

@@ -1,0 +1,25 @@
+"""Embedding -> stacked (Bidirectional) recurrent layers -> P(positive), from the shared factories."""
+import keras
+from keras import layers
+
+from shared.layers import apply_stack, stacked_recurrent
+
+
+def build_classifier(config, vocab_size):
+    """Token ids in, probability out; trained on its own so that training needs no strings."""
+    tokens = keras.Input(shape=(None,), dtype="int64", name="tokens")  # (batch, time), 0 = padding
+    # mask_zero: the recurrent layers skip padded steps instead of reading them as words.
+    vectors = layers.Embedding(vocab_size, config.embedding_dim, mask_zero=True, name="embedding")(tokens)
+    stack = stacked_recurrent(config.cell, config.units, config.layers, bidirectional=config.bidirectional,
+                              dropout=config.dropout, name="encoder")
+    summary = apply_stack(stack, vectors)  # (batch, units), doubled when bidirectional
+    summary = layers.Dropout(config.dropout, name="dropout")(summary)
+    # float32 output even under mixed precision, so the loss is computed in full precision.
+    probability = layers.Dense(1, activation="sigmoid", dtype="float32", name="probability")(summary)
+    return keras.Model(tokens, probability, name="classifier")
+
+
+def with_vectorizer(vectorizer, classifier):
+    """The model users get: raw review strings (batch,) in, P(positive) (batch, 1) out."""
+    text = keras.Input(shape=(), dtype="string", name="review")
+    return keras.Model(text, classifier(vectorizer(text)), name="sentiment")

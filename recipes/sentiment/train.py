@@ -1,0 +1,99 @@
+"""Train the sentiment classifier, evaluate it once on the test split, save what predicting needs."""
+import dataclasses
+import time
+
+import keras
+import numpy as np
+
+from shared import device
+from shared.artifacts import ensure_writable, publish
+from shared.config import TrainConfig, option, parse, to_json
+from shared.errors import reported
+from shared.report import metrics_json, plot_curves, print_comparison, versions
+from shared.training import check_resumable, compile_model, fit, setup
+
+from . import data, model
+
+RECIPE = __name__.split(".")[-2]  # the folder's name, so a copied recipe is its own recipe
+SMOKE = {"train": 1000, "test": 400, "epochs": 2, "seq_len": 128}  # a --smoke run's limits
+
+
+@dataclasses.dataclass
+class Config(TrainConfig):
+    data: str = option("", "CSV with review,sentiment columns, a folder with train.csv and test.csv, "
+                           "or an aclImdb-style folder (default: IMDB)")
+    cell: str = option("lstm", "recurrent cell", choices=("rnn", "lstm", "gru"))
+    bidirectional: bool = option(True, "read each review in both directions")
+    units: int = option(64, "units per recurrent layer (per direction)", bounds="[1, inf)")
+    layers: int = option(2, "stacked recurrent layers", bounds="[1, inf)")
+    embedding_dim: int = option(128, "size of each word vector", bounds="[1, inf)")
+    dropout: float = option(0.3, "dropout on each layer's inputs", bounds="[0, 1)")
+    max_tokens: int = option(20000, "vocabulary size, from training text only", bounds="[3, inf)")
+    seq_len: int = option(400, "words kept from the start of each review", bounds="[1, inf)")
+    val_fraction: float = option(0.1, "share of the training split held out for validation", bounds="(0, 1)")
+    epochs: int = option(3, "maximum passes over the training data", bounds="[1, inf)")
+    patience: int = option(1, "stop after this many epochs without a lower validation loss", bounds="[1, inf)")
+
+
+def run(config):
+    """Train and evaluate; returns the metrics written to OUT/metrics.json."""
+    if config.smoke:
+        config.epochs = min(config.epochs, SMOKE["epochs"])
+        config.seq_len = min(config.seq_len, SMOKE["seq_len"])
+    config_json = to_json(config, RECIPE)
+    check_resumable(config.out, config_json)
+    train_all, test, source = data.load_splits(config.data, config.seed)
+    ensure_writable(config.out)
+    strategy = setup(config)
+    if config.smoke:
+        train_all = data.stratified_split(train_all, min(1.0, SMOKE["train"] / len(train_all)), config.seed)[1]
+        test = data.stratified_split(test, min(1.0, SMOKE["test"] / len(test)), config.seed)[1]
+    train, val = data.stratified_split(train_all, config.val_fraction, config.seed)
+    print(f"data: {source}" + ("  [smoke: a small slice, not a real result]" if config.smoke else ""))
+    for name, part in (("train", train), ("validation", val), ("test", test)):
+        print("  " + data.describe(name, part))
+
+    vectorizer = data.make_vectorizer(train.texts, config.max_tokens, config.seq_len)
+    batch = config.batch_size * strategy.num_replicas_in_sync
+    train_batches = data.token_batches(vectorizer, train, batch, config.seq_len, shuffle_seed=config.seed)
+    val_batches = data.token_batches(vectorizer, val, batch, config.seq_len)
+    with strategy.scope():
+        classifier = model.build_classifier(config, vectorizer.vocabulary_size())
+        compile_model(classifier, config, loss="binary_crossentropy",
+                      metrics=[keras.metrics.BinaryAccuracy(name="accuracy"), keras.metrics.AUC(name="auc")])
+    classifier.summary(print_fn=lambda line, **_: print("  " + line))
+    history = fit(classifier, train_batches, val_batches, config, config.out, config_json=config_json)
+
+    # The test split is touched here, once, with the best epoch's weights.
+    started = time.perf_counter()
+    scores = classifier.evaluate(data.token_batches(vectorizer, test, batch, config.seq_len),
+                                 return_dict=True, verbose=0)
+    majority = int(train.labels.mean() >= 0.5)
+    baseline = {"accuracy": float(np.mean(test.labels == majority)), "auc": 0.5}
+    print_comparison(f"test split ({len(test)} reviews)", {k: scores[k] for k in ("accuracy", "auc", "loss")},
+                     baseline, f"majority ({'positive' if majority else 'negative'})")
+    metrics = {
+        "recipe": RECIPE, "smoke": config.smoke, "data": source,
+        "sizes": {"train": len(train), "validation": len(val), "test": len(test)},
+        "test": scores,
+        "baseline": {"name": "majority class of the training split", **baseline},
+        "epochs_run": len(history["epochs"]),
+        "best_epoch": 1 + min(range(len(history["epochs"])), key=lambda i: float(history["epochs"][i]["val_loss"])),
+        "train_seconds": history["train_seconds"], "test_seconds": time.perf_counter() - started,
+        "resumed_from_epoch": history["resumed_from_epoch"],
+        "device": device.describe(), "versions": versions(),
+    }
+    publish(config.out, {"config.json": config_json, "metrics.json": metrics_json(metrics),
+                         "curves.png": plot_curves(history["epochs"], ("loss", "accuracy"))},
+            model=model.with_vectorizer(vectorizer, classifier))
+    print(f"\nsaved model, config, metrics and curves in {config.out}/ "
+          f"({metrics['train_seconds'] / 60:.1f} min of training)")
+    return metrics
+
+
+def main(argv=None):
+    prog = f"python -m recipes.{RECIPE}"
+    with reported(prog):
+        config = parse(Config, argv, recipe=RECIPE, description=__doc__,
+                       epilog=f"then: {prog} predict --model OUT \"An absolute joy to watch.\"")
+        return run(config)

@@ -1,0 +1,1 @@
+"""What two or more recipes use: layer factories, training harness, config, data, reports."""

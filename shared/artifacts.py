@@ -1,0 +1,57 @@
+"""Writing a run's results so that an interrupted or failed run never replaces a good one.
+
+Everything is first written under a temporary name in the same folder, then
+renamed into place (a rename is atomic within one file system). model.keras
+is renamed last: a folder holds a usable model only once its config is in place.
+"""
+import os
+from pathlib import Path
+
+from shared.errors import UserError
+
+
+def publish(out_dir, files, model=None):
+    """Write {name: text or bytes} files, then the Keras model as out_dir/model.keras, each atomically."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    staged = []
+    try:
+        for name, text in files.items():
+            temporary = out_dir / f".{name}.partial"
+            if isinstance(text, bytes):
+                temporary.write_bytes(text)
+            else:
+                temporary.write_text(text, encoding="utf-8")
+            staged.append((temporary, out_dir / name))
+        if model is not None:
+            temporary = out_dir / ".model.partial.keras"  # Keras insists on the .keras suffix
+            model.save(temporary)
+            staged.append((temporary, out_dir / "model.keras"))
+    except BaseException:
+        for temporary, _ in staged:
+            temporary.unlink(missing_ok=True)
+        raise
+    for temporary, final in staged:
+        os.replace(temporary, final)
+
+
+def load_model(model_dir):
+    """The model saved by publish(); a UserError (not a traceback) if it cannot be read."""
+    import keras
+
+    path = Path(model_dir) / "model.keras"
+    try:
+        return keras.saving.load_model(path)
+    except Exception as error:  # a corrupt or foreign file: say which and why, in one line
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise UserError(f"{path}: cannot load the model ({first_line})") from None
+
+
+def ensure_writable(out_dir):
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"--out {out_dir}: exists and is not a folder")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UserError(f"--out {out_dir}: cannot create it ({error.strerror})") from None

@@ -1,0 +1,118 @@
+"""One dataclass of settings per recipe, the command line derived from it, saved as JSON.
+
+A recipe declares its settings once:
+
+    @dataclass
+    class Config(TrainConfig):
+        units: int = option(64, "units per recurrent layer", bounds="[1, inf)")
+
+and `parse(Config, argv, recipe="sentiment")` gives a validated instance, with
+`--units N` on the command line, unknown or ill-typed options rejected in one line.
+"""
+import argparse
+import dataclasses
+import json
+import math
+import typing
+from pathlib import Path
+
+from shared.errors import UserError
+
+
+def option(default, help, *, choices=None, bounds=None):
+    """A config field: its default, its --help text, allowed choices, numeric bounds like "[0, 1)"."""
+    return dataclasses.field(
+        default=default, metadata={"help": help, "choices": choices, "bounds": bounds}
+    )
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Settings every recipe's training shares; recipes subclass and override defaults."""
+
+    epochs: int = option(10, "maximum passes over the training data", bounds="[1, inf)")
+    batch_size: int = option(128, "examples per batch (per device)", bounds="[1, inf)")
+    lr: float = option(1e-3, "Adam learning rate", bounds="(0, inf)")
+    clipnorm: float = option(
+        1.0, "clip each variable's gradient to this L2 norm; 0 turns clipping off", bounds="[0, inf)"
+    )
+    patience: int = option(2, "stop after this many epochs without a lower validation loss", bounds="[1, inf)")
+    seed: int = option(0, "seed for shuffling, splits and weight initialisation")
+    mixed_precision: bool = option(False, "float16 compute on GPU (bfloat16 on CPU), float32 outputs")
+    strategy: str = option("auto", "devices to train on: auto picks mirrored when several GPUs", choices=("auto", "mirrored"))
+    out: str = option("", "output directory (default runs/RECIPE); a killed run resumes from it")
+    smoke: bool = option(False, "a seconds-long run on a small slice, for tests and first contact")
+
+
+def _check_bounds(name, value, bounds):
+    lo_brace, lo, hi, hi_brace = bounds[0], *bounds[1:-1].split(","), bounds[-1]
+    lo, hi = float(lo), float(hi.strip())
+    ok = (value >= lo if lo_brace == "[" else value > lo) and (value <= hi if hi_brace == "]" else value < hi)
+    if not ok or (isinstance(value, float) and math.isnan(value)):
+        raise UserError(f"--{name.replace('_', '-')} must be in {bounds}, got {value}")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        # argparse prints usage and exits; we want one line and exit status 2 like every other mistake.
+        raise UserError(message)
+
+
+def build_parser(cls, prog, description=None, epilog=None):
+    parser = _Parser(prog=prog, description=description, epilog=epilog, allow_abbrev=False,
+                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    hints = typing.get_type_hints(cls)
+    for field in dataclasses.fields(cls):
+        flag = "--" + field.name.replace("_", "-")
+        kind = hints[field.name]
+        meta = field.metadata
+        if kind is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=field.default, help=meta.get("help"))
+        else:
+            parser.add_argument(flag, type=kind, default=field.default, choices=meta.get("choices"),
+                                metavar=None if meta.get("choices") else field.name.upper(), help=meta.get("help"))
+    return parser
+
+
+def command_parser(prog, description=None):
+    """A parser for commands that are not training (predict, generate): same one-line errors."""
+    return _Parser(prog=prog, description=description, allow_abbrev=False)
+
+
+def parse(cls, argv, *, recipe, description=None, epilog=None):
+    """Parse argv (None: sys.argv) into a validated cls; `out` defaults to runs/RECIPE."""
+    parser = build_parser(cls, f"python -m recipes.{recipe}", description, epilog)
+    args = parser.parse_args(argv)
+    config = cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls)})
+    validate(config)
+    if not config.out:
+        config.out = str(Path("runs") / recipe)
+    return config
+
+
+def validate(config):
+    for field in dataclasses.fields(config):
+        bounds = field.metadata.get("bounds")
+        if bounds:
+            _check_bounds(field.name, getattr(config, field.name), bounds)
+
+
+def to_json(config, recipe):
+    return json.dumps({"recipe": recipe, "config": dataclasses.asdict(config)}, indent=2) + "\n"
+
+
+def load_saved(model_dir, recipe):
+    """The config saved beside a model; a UserError if the folder is no model of this recipe."""
+    path = Path(model_dir) / "config.json"
+    if not Path(model_dir).is_dir():
+        raise UserError(f"{model_dir}: no such model directory")
+    if not path.is_file() or not (Path(model_dir) / "model.keras").is_file():
+        raise UserError(f"{model_dir}: not a model directory (expected config.json and model.keras from a finished run)")
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        found = saved["recipe"]
+    except (ValueError, KeyError, TypeError):
+        raise UserError(f"{path}: not a recipe config (expected JSON with 'recipe' and 'config')") from None
+    if found != recipe:
+        raise UserError(f"{model_dir}: model of recipe '{found}', not '{recipe}'")
+    return saved["config"]

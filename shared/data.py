@@ -1,0 +1,123 @@
+"""Where datasets come from: RECIPES_DATA_DIR, else a download cached in the user's home.
+
+RECIPES_DATA_DIR names a folder laid out like the project's data README shows
+(imdb/train.csv, spa-eng/spa.txt, stocks/GOOG.csv, text/tinyshakespeare.txt).
+When it is set, recipes read from it and never touch the network. Otherwise
+they download once into RECIPES_CACHE_DIR (default ~/.cache/rnn-recipes),
+verify a pinned SHA-256 where the source publishes a stable file, and extract
+archives without letting a member escape the destination folder.
+"""
+import hashlib
+import os
+import shutil
+import tarfile
+import tempfile
+import urllib.request
+import zipfile
+from pathlib import Path
+
+from shared.errors import UserError
+
+
+def data_root():
+    """The RECIPES_DATA_DIR folder, or None when unset."""
+    value = os.environ.get("RECIPES_DATA_DIR")
+    return Path(value).expanduser() if value else None
+
+
+def cache_root():
+    return Path(os.environ.get("RECIPES_CACHE_DIR", "~/.cache/rnn-recipes")).expanduser()
+
+
+def locate(relative, fetch):
+    """Path of a dataset file: RECIPES_DATA_DIR/relative if set, else the cached download.
+
+    `fetch(cache_dir)` downloads and unpacks into cache_dir and returns the path; it
+    runs only when the cache does not hold the file yet.
+    """
+    root = data_root()
+    if root is not None:
+        path = root / relative
+        if not path.exists():
+            raise UserError(f"RECIPES_DATA_DIR={root} has no {relative}; unset it to download, "
+                            "or point it at a folder laid out like the data README")
+        return path
+    return fetch(cache_root())
+
+
+def sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def download(url, destination, expected_sha256=None):
+    """Download url to destination atomically; a wrong hash leaves nothing behind."""
+    destination = Path(destination)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    partial = destination.with_name(destination.name + ".partial")
+    print(f"downloading {url} -> {destination}")
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response, open(partial, "wb") as handle:
+            shutil.copyfileobj(response, handle)
+    except OSError as error:
+        partial.unlink(missing_ok=True)
+        raise UserError(f"could not download {url} ({getattr(error, 'reason', error)}); "
+                        "set RECIPES_DATA_DIR to a local copy, or pass your own file") from None
+    if expected_sha256 and (found := sha256(partial)) != expected_sha256:
+        partial.unlink()
+        raise UserError(f"{url}: SHA-256 {found} does not match the pinned {expected_sha256}")
+    os.replace(partial, destination)
+    return destination
+
+
+def _inside(root, member_name):
+    target = (root / member_name).resolve()
+    return target == root or root in target.parents
+
+
+def extract(archive, destination):
+    """Unpack a .tar.gz or .zip into destination, refusing members that would land outside it."""
+    archive, destination = Path(archive), Path(destination)
+    destination.mkdir(parents=True, exist_ok=True)
+    root = destination.resolve()
+    staging = Path(tempfile.mkdtemp(prefix=".extract-", dir=destination))
+    try:
+        if zipfile.is_zipfile(archive):
+            with zipfile.ZipFile(archive) as bundle:
+                for name in bundle.namelist():
+                    if not _inside(root, name):
+                        raise UserError(f"{archive}: member {name!r} would be written outside {destination}")
+                bundle.extractall(staging)
+        else:
+            with tarfile.open(archive) as bundle:
+                for member in bundle.getmembers():
+                    if not _inside(root, member.name):
+                        raise UserError(f"{archive}: member {member.name!r} would be written outside {destination}")
+                # The "data" filter also drops links out of the tree, device files and odd permissions.
+                bundle.extractall(staging, filter="data")
+        for item in staging.iterdir():
+            os.replace(item, destination / item.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return destination
+
+
+def read_text(path, encoding="utf-8", what="file"):
+    """A whole text file; missing, empty or undecodable files get a one-line UserError with the line."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such {what}")
+    raw = path.read_bytes()
+    if not raw.strip():
+        raise UserError(f"{path}: the {what} is empty")
+    try:
+        return raw.decode(encoding)
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        raise UserError(f"{path}: line {line}: bytes that are not valid {encoding} "
+                        f"(byte {error.start}); save the file as {encoding}") from None
+    except LookupError:
+        raise UserError(f"unknown text encoding {encoding!r}") from None

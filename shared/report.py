@@ -1,0 +1,55 @@
+"""What a finished run leaves behind for people: metrics.json, a results table, a curves plot."""
+import io
+import json
+import platform
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, never a window; must precede pyplot
+from matplotlib import pyplot as plt  # noqa: E402
+
+
+def versions():
+    import keras
+    import numpy
+    found = {"python": platform.python_version(), "keras": keras.__version__, "numpy": numpy.__version__,
+             "backend": keras.config.backend()}
+    if "tensorflow" in sys.modules:
+        found["tensorflow"] = sys.modules["tensorflow"].__version__
+    return found
+
+
+def metrics_json(metrics):
+    return json.dumps(metrics, indent=2, default=float) + "\n"
+
+
+def print_comparison(title, model_scores, baseline_scores, baseline_name):
+    """A small aligned table: each metric for the model beside the naive baseline."""
+    names = [name for name in model_scores if name in baseline_scores] + \
+            [name for name in model_scores if name not in baseline_scores]
+    print(f"\n{title}")
+    print(f"  {'metric':<14}{'model':>10}{baseline_name:>{max(12, len(baseline_name) + 2)}}")
+    for name in names:
+        base = baseline_scores.get(name)
+        base_text = "-" if base is None else f"{base:.4f}"
+        print(f"  {name:<14}{model_scores[name]:>10.4f}{base_text:>{max(12, len(baseline_name) + 2)}}")
+
+
+def plot_curves(rows, metrics=("loss",)):
+    """Training and validation curves per epoch from the CSV log rows, as PNG bytes."""
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.5), squeeze=False)
+    epochs = [int(row["epoch"]) + 1 for row in rows]
+    for axis, name in zip(axes[0], metrics):
+        for prefix, style in (("", "-o"), ("val_", "--o")):
+            values = [float(row[prefix + name]) for row in rows if row.get(prefix + name)]
+            if values:
+                axis.plot(epochs[: len(values)], values, style, label=(prefix or "train_") + name)
+        axis.set_xlabel("epoch")
+        axis.set_title(name)
+        axis.legend()
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    plt.close(fig)
+    return buffer.getvalue()

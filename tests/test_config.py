@@ -1,0 +1,58 @@
+import dataclasses
+import json
+
+import pytest
+
+from shared.config import TrainConfig, load_saved, option, parse, to_json
+from shared.errors import UserError, reported
+
+
+@dataclasses.dataclass
+class Config(TrainConfig):
+    cell: str = option("lstm", "cell", choices=("rnn", "lstm", "gru"))
+    bidirectional: bool = option(True, "both directions")
+    units: int = option(64, "units", bounds="[1, inf)")
+    dropout: float = option(0.2, "dropout", bounds="[0, 1)")
+
+
+def test_defaults_types_and_flags():
+    config = parse(Config, ["--cell", "gru", "--no-bidirectional", "--units", "8", "--lr", "0.01"], recipe="demo")
+    assert (config.cell, config.bidirectional, config.units, config.lr) == ("gru", False, 8, 0.01)
+    assert config.out == "runs/demo"
+    assert parse(Config, [], recipe="demo").bidirectional is True
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--colour", "red"], "unrecognized arguments: --colour red"),
+    (["--units", "many"], "invalid int value: 'many'"),
+    (["--cell", "tcn"], "invalid choice: 'tcn'"),
+    (["--epochs", "0"], "--epochs must be in [1, inf), got 0"),
+    (["--batch-size", "-4"], "--batch-size must be in [1, inf), got -4"),
+    (["--dropout", "1"], "--dropout must be in [0, 1), got 1.0"),
+    (["--lr", "0"], "--lr must be in (0, inf), got 0.0"),
+    (["--unit", "8"], "unrecognized arguments"),  # no abbreviations: a typo is an error
+])
+def test_bad_options_are_one_line_errors_with_exit_2(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info, reported("demo"):
+        parse(Config, argv, recipe="demo")
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_saved_config_round_trips_and_names_its_recipe(tmp_path):
+    config = parse(Config, ["--units", "3"], recipe="demo")
+    (tmp_path / "config.json").write_text(to_json(config, "demo"))
+    (tmp_path / "model.keras").write_bytes(b"")
+    assert load_saved(tmp_path, "demo") == dataclasses.asdict(config)
+    assert json.loads((tmp_path / "config.json").read_text())["recipe"] == "demo"
+    with pytest.raises(UserError, match="model of recipe 'demo', not 'other'"):
+        load_saved(tmp_path, "other")
+
+
+def test_a_folder_without_a_model_is_refused(tmp_path):
+    with pytest.raises(UserError, match="not a model directory"):
+        load_saved(tmp_path, "demo")
+    with pytest.raises(UserError, match="no such model directory"):
+        load_saved(tmp_path / "missing", "demo")

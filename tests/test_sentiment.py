@@ -1,0 +1,192 @@
+import json
+
+import numpy as np
+import pytest
+
+from recipes.sentiment import __main__ as cli
+from recipes.sentiment import data, model, predict, train
+from shared.artifacts import load_model, publish
+
+FAST = ["--smoke", "--units", "8", "--layers", "1", "--embedding-dim", "8", "--lr", "0.02", "--epochs", "2"]
+
+
+def run_cli(argv, capsys):
+    """Exit code and stderr of the command line, as a user would see them."""
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(argv)
+    return exit_info.value.code, capsys.readouterr().err
+
+
+# --- loading and splitting ---------------------------------------------------------------
+
+def write(path, text, encoding="utf-8"):
+    path.write_bytes(text.encode(encoding) if isinstance(text, str) else text)
+    return path
+
+
+@pytest.mark.parametrize("content,message", [
+    ("text,label\nnice,positive\n", "line 1: expected columns review,sentiment"),
+    ("review,sentiment\nnice,positive\nbad,meh\n", "line 3: sentiment 'meh' is not positive/negative"),
+    ("review,sentiment\nnice,positive\n   ,negative\n", "line 3: empty review"),
+    ("review,sentiment\nnice,positive,extra\n", "line 2: expected 2 fields, found 3"),
+    (b"review,sentiment\nnice,positive\ncaf\xe9,negative\n", "line 3: bytes that are not valid utf-8"),
+    ("", "the CSV file is empty"),
+    ("review,sentiment\n", "no reviews after the header"),
+])
+def test_bad_csv_gets_an_error_naming_file_and_line(tmp_path, content, message):
+    path = write(tmp_path / "r.csv", content)
+    with pytest.raises(data.UserError, match=message):
+        data.read_csv(path)
+
+
+def test_labels_may_be_words_or_digits_and_quoted_text_spans_lines(tmp_path):
+    path = write(tmp_path / "r.csv", 'review,sentiment\n"Good,<br />very ""good""\nindeed",1\nbad,Negative\n')
+    reviews = data.read_csv(path)
+    assert reviews.texts[0] == 'Good,<br />very "good"\nindeed'
+    assert list(reviews.labels) == [1, 0]
+
+
+def test_aclimdb_folders_load_and_other_shapes_are_refused(tmp_path):
+    for split in ("train", "test"):
+        for label in ("pos", "neg"):
+            (tmp_path / "aclImdb" / split / label).mkdir(parents=True)
+            write(tmp_path / "aclImdb" / split / label / "0_7.txt", f"a {label} review")
+    train_part, test_part, _ = data.load_splits(str(tmp_path), seed=0)
+    assert sorted(train_part.texts) == ["a neg review", "a pos review"] and len(test_part) == 2
+    (tmp_path / "other").mkdir()
+    with pytest.raises(data.UserError, match="expected a CSV file, a folder with train.csv"):
+        data.load_splits(str(tmp_path / "other"), seed=0)
+    with pytest.raises(data.UserError, match="no such file or folder"):
+        data.load_splits(str(tmp_path / "nowhere"), seed=0)
+
+
+def test_splits_are_stratified_disjoint_and_shuffled(reviews_csv):
+    reviews = data.read_csv(reviews_csv)
+    ordered = data.Reviews(sorted(reviews.texts, key=lambda t: t in reviews.texts[1::2]),
+                           np.sort(reviews.labels))  # negatives first, like the IMDB files
+    rest, held = data.stratified_split(ordered, 0.25, seed=3)
+    assert len(held) == 100 and held.labels.mean() == 0.5 and rest.labels.mean() == 0.5
+    assert not set(rest.texts) & set(held.texts)
+    assert 0 < rest.labels[:50].mean() < 1  # the label order of the file is gone
+    again = data.stratified_split(ordered, 0.25, seed=3)[1]
+    assert again.texts == held.texts
+
+
+def test_vocabulary_comes_from_training_text_only_and_html_breaks_vanish():
+    vectorizer = data.make_vectorizer(["a fine film<br />truly fine", "a dull film"], max_tokens=100, seq_len=6)
+    vocabulary = vectorizer.get_vocabulary()
+    assert "br" not in vocabulary and "fine" in vocabulary
+    ids = vectorizer(np.array(["fine unseenword film"], dtype=object)).numpy()[0]
+    assert ids[1] == 1  # a word never seen in training is [UNK], not a new entry
+    assert list(ids[3:]) == [0, 0, 0]  # padding on the right
+
+
+def test_batches_are_right_padded_and_no_longer_than_needed(reviews_csv):
+    reviews = data.read_csv(reviews_csv)
+    vectorizer = data.make_vectorizer(reviews.texts, 100, seq_len=40)
+    for tokens, labels in data.token_batches(vectorizer, reviews, 32, 40, shuffle_seed=0):
+        tokens = tokens.numpy()
+        lengths = (tokens > 0).sum(axis=1)
+        assert lengths.min() > 0 and tokens.shape[1] == lengths.max() <= 40
+        for row, length in zip(tokens, lengths):
+            assert (row[:length] > 0).all() and (row[length:] == 0).all()
+        assert labels.shape == (tokens.shape[0],)
+
+
+# --- model -------------------------------------------------------------------------------
+
+def test_saved_model_takes_raw_strings_and_reloads_identically(tmp_path, reviews_csv):
+    config = train.Config(units=4, layers=2, embedding_dim=4)
+    reviews = data.read_csv(reviews_csv)
+    vectorizer = data.make_vectorizer(reviews.texts, 50, 20)
+    classifier = model.build_classifier(config, vectorizer.vocabulary_size())
+    end_to_end = model.with_vectorizer(vectorizer, classifier)
+    texts = ["A great<br />film", "boring, dull!", "zzz unknown words"]
+    before = predict.predict(end_to_end, texts)
+    publish(tmp_path, {"config.json": "{}"}, model=end_to_end)
+    after = predict.predict(load_model(tmp_path), texts)
+    np.testing.assert_array_equal(before, after)
+    assert before.shape == (3,) and ((before > 0) & (before < 1)).all()
+
+
+# --- end to end --------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_train_then_predict_on_raw_strings(tmp_path, reviews_csv, capsys):
+    out = tmp_path / "run"
+    metrics = train.main(["--data", str(reviews_csv), "--out", str(out), *FAST])
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved["test"]["accuracy"] == metrics["test"]["accuracy"]
+    log = (out / "training_log.csv").read_text().splitlines()
+    losses = [float(line.split(",")[log[0].split(",").index("loss")]) for line in log[1:]]
+    assert losses[-1] < losses[0]
+    assert saved["test"]["accuracy"] > saved["baseline"]["accuracy"] + 0.2  # the cue words are learnable
+    assert saved["sizes"] == {"train": 288, "validation": 32, "test": 80}
+    for name in ("config.json", "model.keras", "curves.png"):
+        assert (out / name).is_file()
+    assert json.loads((out / "config.json").read_text())["recipe"] == "sentiment"
+
+    capsys.readouterr()
+    probabilities = cli.main(["predict", "--model", str(out), "a great superb film", "awful and boring"])
+    assert probabilities[0] > 0.5 > probabilities[1]
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0].split()[1] == "positive" and printed[1].split()[1] == "negative"
+    reviews_file = write(tmp_path / "mine.txt", "a great superb film\n\nawful and boring\n")
+    np.testing.assert_array_equal(cli.main(["predict", "--model", str(out), "--file", str(reviews_file)]),
+                                  probabilities)
+
+
+@pytest.mark.slow
+def test_a_failed_run_never_replaces_a_good_model(tmp_path, reviews_csv, capsys, monkeypatch):
+    out = tmp_path / "run"
+    train.main(["--data", str(reviews_csv), "--out", str(out), *FAST])
+    good = {name: (out / name).read_bytes() for name in ("model.keras", "config.json", "metrics.json")}
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train.model, "with_vectorizer", killed)  # dies after training, before saving
+    code, err = run_cli(["--data", str(reviews_csv), "--out", str(out), *FAST, "--units", "5"], capsys)
+    assert code == 130 and "interrupted" in err
+    assert {name: (out / name).read_bytes() for name in good} == good
+    assert not list(out.glob(".*partial*"))
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--epochs", "0"], "--epochs must be in [1, inf), got 0"),
+    (["--batch-size", "-3"], "--batch-size must be in [1, inf)"),
+    (["--cell", "lstmx"], "invalid choice"),
+    (["--data", "{tmp}/nowhere.csv", "--out", "{tmp}/out"], "no such file or folder"),
+    (["--data", "{tmp}", "--out", "{tmp}/out"], "expected a CSV file"),
+    (["predict", "--model", "{tmp}", "nice"], "not a model directory"),
+    (["predict", "--model", "{tmp}/nowhere", "nice"], "no such model directory"),
+    (["predict", "--model", "{tmp}"], "no reviews"),
+])
+def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, argv, message):
+    code, err = run_cli([a.format(tmp=tmp_path) for a in argv], capsys)
+    assert code == 2 and message in err
+    assert err.count("\n") == 1, err
+    assert not (tmp_path / "out").exists()  # a refused run writes nothing
+
+
+def test_predict_refuses_a_model_of_another_recipe(tmp_path, capsys):
+    write(tmp_path / "config.json", json.dumps({"recipe": "forecast", "config": {}}))
+    write(tmp_path / "model.keras", b"")
+    code, err = run_cli(["predict", "--model", str(tmp_path), "nice"], capsys)
+    assert code == 2 and "model of recipe 'forecast', not 'sentiment'" in err
+
+
+def test_predict_refuses_empty_reviews(tmp_path, capsys):
+    code, err = run_cli(["predict", "--model", str(tmp_path), "fine", "  "], capsys)
+    assert code == 2 and "review 2 is empty" in err
+
+
+@pytest.mark.real_data
+@pytest.mark.slow
+def test_smoke_run_on_real_reviews_beats_the_majority_baseline(real_data, tmp_path, monkeypatch):
+    monkeypatch.setenv("RECIPES_DATA_DIR", str(real_data))
+    metrics = train.main(["--out", str(tmp_path), "--smoke", "--units", "16", "--layers", "1", "--lr", "0.01"])
+    assert metrics["sizes"]["train"] + metrics["sizes"]["validation"] == 1000
+    assert metrics["baseline"]["accuracy"] == 0.5
+    assert metrics["test"]["accuracy"] > metrics["baseline"]["accuracy"] + 0.05
+    assert metrics["test"]["auc"] > 0.6

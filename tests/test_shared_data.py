@@ -1,0 +1,84 @@
+import io
+import tarfile
+import zipfile
+
+import pytest
+
+from shared import data
+from shared.errors import UserError
+
+
+def make_tar(path, members):
+    with tarfile.open(path, "w:gz") as bundle:
+        for name, payload in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(payload)
+            bundle.addfile(info, io.BytesIO(payload))
+    return path
+
+
+def test_extract_unpacks_a_tar_and_a_zip(tmp_path):
+    make_tar(tmp_path / "a.tar.gz", {"top/x.txt": b"hello"})
+    data.extract(tmp_path / "a.tar.gz", tmp_path / "out")
+    assert (tmp_path / "out" / "top" / "x.txt").read_bytes() == b"hello"
+    with zipfile.ZipFile(tmp_path / "b.zip", "w") as bundle:
+        bundle.writestr("spa-eng/spa.txt", "Go.\tVe.\n")
+    data.extract(tmp_path / "b.zip", tmp_path / "out")
+    assert (tmp_path / "out" / "spa-eng" / "spa.txt").read_text() == "Go.\tVe.\n"
+
+
+@pytest.mark.parametrize("evil", ["../escape.txt", "/tmp/absolute-escape.txt", "a/../../escape.txt"])
+def test_extract_refuses_members_outside_the_destination(tmp_path, evil):
+    make_tar(tmp_path / "evil.tar.gz", {"fine.txt": b"ok", evil: b"pwned"})
+    with pytest.raises(UserError, match="outside"):
+        data.extract(tmp_path / "evil.tar.gz", tmp_path / "out")
+    assert not (tmp_path / "escape.txt").exists()
+    assert not (tmp_path / "out" / "fine.txt").exists()  # nothing half-extracted
+    with zipfile.ZipFile(tmp_path / "evil.zip", "w") as bundle:
+        bundle.writestr(evil, "pwned")
+    with pytest.raises(UserError, match="outside"):
+        data.extract(tmp_path / "evil.zip", tmp_path / "out")
+
+
+def test_download_verifies_the_pinned_hash(tmp_path):
+    source = tmp_path / "source.bin"
+    source.write_bytes(b"payload")
+    good = data.sha256(source)
+    target = data.download(source.as_uri(), tmp_path / "cache" / "file.bin", good)
+    assert target.read_bytes() == b"payload"
+    with pytest.raises(UserError, match="does not match the pinned"):
+        data.download(source.as_uri(), tmp_path / "cache" / "other.bin", "0" * 64)
+    assert not list((tmp_path / "cache").glob("other*"))
+
+
+def test_download_failure_says_what_to_do_instead(tmp_path):
+    with pytest.raises(UserError, match="could not download .* set RECIPES_DATA_DIR"):
+        data.download((tmp_path / "missing").as_uri(), tmp_path / "x")
+
+
+def test_locate_prefers_recipes_data_dir_and_never_fetches(tmp_path, monkeypatch):
+    (tmp_path / "imdb").mkdir()
+    (tmp_path / "imdb" / "train.csv").write_text("review,sentiment\n")
+    monkeypatch.setenv("RECIPES_DATA_DIR", str(tmp_path))
+    assert data.locate("imdb/train.csv", fetch=pytest.fail) == tmp_path / "imdb" / "train.csv"
+    with pytest.raises(UserError, match="has no text/tinyshakespeare.txt"):
+        data.locate("text/tinyshakespeare.txt", fetch=pytest.fail)
+
+
+def test_locate_without_data_dir_fetches_into_the_cache(tmp_path, monkeypatch):
+    monkeypatch.delenv("RECIPES_DATA_DIR", raising=False)
+    monkeypatch.setenv("RECIPES_CACHE_DIR", str(tmp_path / "cache"))
+    assert data.locate("imdb/train.csv", fetch=lambda cache: cache / "fetched") == tmp_path / "cache" / "fetched"
+
+
+def test_read_text_names_the_line_of_bad_bytes(tmp_path):
+    path = tmp_path / "bad.txt"
+    path.write_bytes("first line\nsecond é\n".encode("utf-8") + b"third \xff\n")
+    with pytest.raises(UserError, match=r"bad.txt: line 3: bytes that are not valid utf-8"):
+        data.read_text(path)
+    assert data.read_text(path, encoding="latin-1").endswith("third ÿ\n")
+    (tmp_path / "empty.txt").write_text("  \n")
+    with pytest.raises(UserError, match="empty"):
+        data.read_text(tmp_path / "empty.txt")
+    with pytest.raises(UserError, match="no such"):
+        data.read_text(tmp_path / "missing.txt")

@@ -1,0 +1,126 @@
+import csv
+import dataclasses
+
+import keras
+import numpy as np
+import pytest
+
+from shared.config import TrainConfig
+from shared.training import Adam, compile_model, fit, is_interrupted, make_optimizer, setup
+
+
+def test_clipnorm_bounds_what_reaches_adams_moments():
+    # One gradient of norm 1e6: clipped, Adam's moments stay at the scale of the clip norm.
+    for clipnorm, bound in ((1.0, 0.1 + 1e-6), (0.0, None)):
+        variable = keras.Variable(np.zeros(4, dtype="float32"))
+        optimizer = make_optimizer(lr=0.01, clipnorm=clipnorm)
+        gradient = np.full(4, 5e5, dtype="float32")  # norm 1e6
+        optimizer.apply([gradient], [variable])
+        first_moment = np.linalg.norm(keras.ops.convert_to_numpy(optimizer._momentums[0]))
+        if bound is None:
+            assert first_moment == pytest.approx(0.1 * 1e6, rel=1e-5)  # (1 - beta_1) * g, unclipped
+        else:
+            assert first_moment <= bound
+        total, count, largest = (float(keras.ops.convert_to_numpy(v)) for v in optimizer.grad_norm_stats)
+        assert count == 1 and total == pytest.approx(1e6, rel=1e-5) and largest == pytest.approx(1e6, rel=1e-5)
+
+
+def test_clipnorm_zero_turns_clipping_off_and_class_is_serializable():
+    assert make_optimizer(0.01, 0).clipnorm is None
+    optimizer = make_optimizer(0.01, 2.0)
+    restored = keras.optimizers.deserialize(keras.optimizers.serialize(optimizer))
+    assert isinstance(restored, Adam) and restored.clipnorm == 2.0
+
+
+@dataclasses.dataclass
+class TinyConfig(TrainConfig):
+    epochs: int = 4
+    patience: int = 10
+    batch_size: int = 16
+    lr: float = 0.05
+
+
+def tiny_problem(seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(128, 6, 2)).astype("float32")
+    y = (x[:, :, 0].sum(axis=1) > 0).astype("float32")
+    return x, y
+
+
+def tiny_model(config):
+    setup(config)
+    inputs = keras.Input((6, 2))
+    outputs = keras.layers.Dense(1, activation="sigmoid")(keras.layers.GRU(4)(inputs))
+    model = keras.Model(inputs, outputs)
+    compile_model(model, config, loss="binary_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def batches(x, y):
+    import tensorflow as tf
+    return tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
+
+
+class Interrupt(keras.callbacks.Callback):
+    """Stands in for a killed process: raises after the backup of epoch `after` is written."""
+
+    def __init__(self, after):
+        super().__init__()
+        self.after = after
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.after:
+            raise KeyboardInterrupt
+
+
+def test_fit_logs_gradient_norms_and_loss_falls(tmp_path):
+    config = TinyConfig()
+    x, y = tiny_problem()
+    model = tiny_model(config)
+    result = fit(model, batches(x, y), batches(x, y), config, tmp_path, verbose=0)
+    rows = result["epochs"]
+    assert len(rows) == 4
+    assert float(rows[-1]["loss"]) < float(rows[0]["loss"])
+    for row in rows:
+        assert 0 < float(row["grad_norm_mean"]) <= float(row["grad_norm_max"])
+    assert (tmp_path / "checkpoints" / "best.weights.h5").is_file()
+    assert any((tmp_path / "tensorboard").rglob("*tfevents*"))
+    assert not is_interrupted(tmp_path)  # a finished run leaves no backup
+
+
+def test_killed_run_resumes_from_its_last_finished_epoch(tmp_path):
+    config = TinyConfig()
+    x, y = tiny_problem()
+    with pytest.raises(KeyboardInterrupt):
+        fit(tiny_model(config), batches(x, y), batches(x, y), config, tmp_path,
+            extra_callbacks=[Interrupt(after=1)], verbose=0)
+    assert is_interrupted(tmp_path)
+    with (tmp_path / "training_log.csv").open() as handle:
+        assert [row["epoch"] for row in csv.DictReader(handle)] == ["0", "1"]
+
+    result = fit(tiny_model(config), batches(x, y), batches(x, y), config, tmp_path, verbose=0)
+    assert result["resumed_from_epoch"] == 2
+    assert [row["epoch"] for row in result["epochs"]] == ["0", "1", "2", "3"]
+    # The resumed epoch starts from the saved weights, not from scratch.
+    assert float(result["epochs"][2]["loss"]) < float(result["epochs"][0]["loss"])
+    assert not is_interrupted(tmp_path)
+
+
+def test_nan_loss_stops_training_with_a_clear_error(tmp_path):
+    from shared.errors import TrainingError
+
+    config = TinyConfig()
+    x, y = tiny_problem()
+    x[5, 2, 1] = np.nan
+    with pytest.raises(TrainingError, match="loss became nan"):
+        fit(tiny_model(config), batches(x, y), batches(x, y), config, tmp_path, verbose=0)
+
+
+def test_seeding_makes_runs_repeatable(tmp_path):
+    config = TinyConfig(epochs=2)
+    x, y = tiny_problem()
+    losses = []
+    for name in ("a", "b"):
+        result = fit(tiny_model(config), batches(x, y), batches(x, y), config, tmp_path / name, verbose=0)
+        losses.append([row["loss"] for row in result["epochs"]])
+    assert losses[0] == losses[1]
