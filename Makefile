@@ -25,5 +25,11 @@ test: $(STAMP)  ## run the test suite (real-data tests need RECIPES_DATA_DIR)
 sentiment: $(STAMP)  ## train and evaluate the IMDB sentiment recipe (runs/sentiment)
 	$(PY) -m recipes.sentiment $(ARGS)
 
+forecast: $(STAMP)  ## train and evaluate the stock-price forecasting recipe (runs/forecast)
+	$(PY) -m recipes.forecast $(ARGS)
+
+textgen: $(STAMP)  ## the HOME example, or a real corpus with ARGS='--corpus tinyshakespeare'
+	$(PY) -m recipes.textgen $(ARGS)
+
 clean:  ## remove the environment and run outputs
 	rm -rf $(VENV) runs *.egg-info
