@@ -1,0 +1,154 @@
+"""Read daily prices from messy CSVs into one clean, date-sorted table.
+
+Sources, in order: `--csv PATH`; RECIPES_DATA_DIR/stocks/TICKER.csv; the daily
+history of TICKER from Stooq (https://stooq.com, free, no key), downloaded once
+a day into the data cache. Handled quirks: ISO or US dates (`1/3/2012`), numbers
+with thousands separators inside quotes (`"7,380,500"`), rows of `null`,
+unsorted or repeated dates (the last row of a date wins), missing trading days
+(the series steps from one trading day to the next) and zero volume.
+"""
+import dataclasses
+import datetime
+import io
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from shared.data import download, locate, read_text
+from shared.errors import UserError
+
+STOOQ_URL = "https://stooq.com/q/d/l/?s={symbol}&i=d"
+STOOQ_SYMBOLS = {"GSPC": "^spx", "DJI": "^dji", "IXIC": "^ndq"}  # Yahoo index names -> Stooq's
+MISSING = {"", "null", "nan", "na", "n/a", "none", "-"}
+DATE_FORMATS = ("%Y-%m-%d", "%m/%d/%Y", "%Y/%m/%d", "%m/%d/%y", "%d.%m.%Y")
+
+
+def key(name):
+    """Column names compared without case, spaces or punctuation: 'Adj Close' == 'adj_close'."""
+    return re.sub(r"[^a-z0-9]", "", str(name).lower())
+
+
+@dataclasses.dataclass
+class Prices:
+    dates: np.ndarray  # (days,) datetime64[D], increasing, unique
+    columns: dict  # key(name) -> (days,) float64, NaN where the file had no value
+    target: str  # key of the price column that is forecast
+    source: str
+    notes: list  # what was cleaned, for the log
+
+    def __len__(self):
+        return len(self.dates)
+
+    @property
+    def price(self):
+        return self.columns[self.target]
+
+
+def _parse_dates(raw, path, first_line):
+    text = raw.astype(str).str.strip()
+    for fmt in DATE_FORMATS:
+        parsed = pd.to_datetime(text, format=fmt, errors="coerce")
+        if parsed.notna().mean() > 0.5:  # the format most rows follow; the others are errors
+            bad = parsed.isna() & ~text.str.lower().isin(MISSING)
+            if bad.any():
+                at = int(np.flatnonzero(bad.to_numpy())[0])
+                raise UserError(f"{path}: line {at + first_line}: date {text.iloc[at]!r} does not match "
+                                f"the file's other dates ({fmt})")
+            return parsed
+    raise UserError(f"{path}: line {first_line}: date {text.iloc[0]!r} is not a date like 2012-01-03 or 1/3/2012")
+
+
+def _parse_number(raw, name, path, first_line):
+    if raw.dtype.kind in "if":
+        return raw.astype("float64")
+    text = raw.astype(str).str.strip().str.replace(",", "", regex=False)  # "7,380,500" -> 7380500
+    values = pd.to_numeric(text, errors="coerce")
+    bad = values.isna() & ~text.str.lower().isin(MISSING) & raw.notna()
+    if bad.any():
+        at = int(np.flatnonzero(bad.to_numpy())[0])
+        raise UserError(f"{path}: line {at + first_line}: {name} {raw.iloc[at]!r} is not a number")
+    return values.astype("float64")
+
+
+def read_prices(path, target=""):
+    """Prices from a CSV with a date column and a price column; UserErrors name the file and line."""
+    path = Path(path)
+    text = read_text(path, what="CSV file")
+    try:
+        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=True)
+    except (pd.errors.ParserError, ValueError) as error:
+        raise UserError(f"{path}: not a readable CSV ({str(error).strip().splitlines()[0]})") from None
+    names = {key(name): name for name in frame.columns}
+    date_name = names.get("date") or names.get("datetime") or names.get("timestamp")
+    if date_name is None:
+        raise UserError(f"{path}: line 1: no Date column (found {', '.join(map(str, frame.columns))})")
+    wanted = key(target) if target else ("adjclose" if "adjclose" in names else "close")
+    if wanted not in names:
+        raise UserError(f"{path}: line 1: no {target or 'Close'} column to forecast "
+                        f"(found {', '.join(map(str, frame.columns))})")
+    if frame.empty:
+        raise UserError(f"{path}: no rows after the header")
+    first_line = 2  # the header is line 1
+    dates = _parse_dates(frame[date_name], path, first_line)
+    columns = {}
+    for name_key, name in names.items():
+        if name != date_name and name_key in ("open", "high", "low", "close", "adjclose", "volume", wanted):
+            columns[name_key] = _parse_number(frame[name], name, path, first_line)
+    table = pd.DataFrame(columns)
+    table.insert(0, "date", dates)
+    notes = []
+    empty = table["date"].isna() | table[wanted].isna()
+    if empty.any():
+        notes.append(f"{int(empty.sum())} rows without a date or {names[wanted]} dropped")
+        table = table[~empty]
+    if (table[wanted] <= 0).any():
+        at = int(np.flatnonzero((table[wanted] <= 0).to_numpy())[0])
+        raise UserError(f"{path}: line {table.index[at] + first_line}: {names[wanted]} "
+                        f"{table[wanted].iloc[at]} is not a positive price")
+    if not table["date"].is_monotonic_increasing:
+        notes.append("rows sorted by date")
+    table = table.sort_values("date", kind="stable")
+    repeated = table["date"].duplicated(keep="last")
+    if repeated.any():
+        notes.append(f"{int(repeated.sum())} repeated dates: the last row of each kept")
+        table = table[~repeated]
+    if "volume" in table and (table["volume"] == 0).any():
+        notes.append(f"{int((table['volume'] == 0).sum())} days with zero volume")
+    if len(table) and table[wanted].nunique() == 1:
+        raise UserError(f"{path}: {names[wanted]} is constant ({table[wanted].iloc[0]}): nothing to forecast")
+    return Prices(table["date"].to_numpy().astype("datetime64[D]"),
+                  {k: table[k].to_numpy() for k in columns}, wanted, str(path), notes)
+
+
+def stooq_symbol(ticker):
+    return STOOQ_SYMBOLS.get(ticker.upper(), ticker.lower() if "." in ticker else f"{ticker.lower()}.us")
+
+
+def _fetcher(ticker):
+    def fetch(cache):
+        url = STOOQ_URL.format(symbol=stooq_symbol(ticker))
+        path = cache / "stocks" / f"{ticker.upper()}-{datetime.date.today().isoformat()}.csv"
+        if not path.is_file():
+            try:
+                download(url, path)
+            except UserError:
+                raise UserError(f"could not download {ticker} from Stooq ({url}); offline, pass a CSV "
+                                "with --csv PATH or set RECIPES_DATA_DIR") from None
+            if not path.read_text(encoding="utf-8", errors="replace").lower().startswith("date"):
+                answer = path.read_text(encoding="utf-8", errors="replace").strip()[:80]
+                path.unlink()
+                raise UserError(f"Stooq ({url}) has no prices for ticker {ticker}: {answer!r}; "
+                                "check the ticker, or pass a CSV with --csv PATH")
+        return path
+    return fetch
+
+
+def load(csv_path, ticker, target=""):
+    """Prices from --csv, else RECIPES_DATA_DIR/stocks/TICKER.csv, else Stooq."""
+    if csv_path:
+        return read_prices(csv_path, target)
+    if not re.fullmatch(r"[A-Za-z0-9^.\-]{1,20}", ticker or ""):
+        raise UserError(f"--ticker {ticker!r} is not a ticker symbol like GOOG")
+    return read_prices(locate(f"stocks/{ticker.upper()}.csv", _fetcher(ticker)), target)

@@ -1,0 +1,125 @@
+"""Train a quantile forecaster on daily prices, score it on the most recent period against naive forecasts."""
+import dataclasses
+import json
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from shared import device
+from shared.artifacts import ensure_writable, publish
+from shared.config import TrainConfig, option, parse, to_json
+from shared.errors import UserError, reported
+from shared.report import metrics_json, plot_curves, versions
+from shared.training import check_resumable, compile_model, fit, setup
+
+from . import data, evaluate, model, windows
+
+RECIPE = __name__.split(".")[-2]  # the folder's name, so a copied recipe is its own recipe
+SMOKE = {"rows": 1500, "epochs": 2}  # a --smoke run: the last rows of the file, two epochs
+ALIASES = {"close": "return", "returns": "return", "high-low": "range", "hl": "range"}
+
+
+@dataclasses.dataclass
+class Config(TrainConfig):
+    ticker: str = option("GOOG", "ticker: RECIPES_DATA_DIR/stocks/TICKER.csv, else downloaded from Stooq")
+    csv: str = option("", "a CSV with Date and price columns instead of --ticker")
+    target: str = option("", "price column to forecast (default: Adj Close where present, else Close)")
+    features: str = option("return,range", "inputs, comma-separated: return (always), range (log high/low), volume")
+    window: int = option(40, "days of history in each input window", bounds="[1, inf)")
+    horizon: int = option(1, "days ahead to forecast (1 = next day)", bounds="[1, inf)")
+    vol_window: int = option(20, "days in the past-only volatility that scales inputs and targets", bounds="[2, inf)")
+    cell: str = option("lstm", "recurrent cell", choices=("rnn", "lstm", "gru"))
+    bidirectional: bool = option(False, "read each window in both directions")
+    units: int = option(32, "units per recurrent layer (per direction)", bounds="[1, inf)")
+    layers: int = option(1, "stacked recurrent layers", bounds="[1, inf)")
+    dropout: float = option(0.1, "dropout on each layer's inputs", bounds="[0, 1)")
+    val_fraction: float = option(0.15, "share of days, before the test period, for validation", bounds="(0, 0.5)")
+    test_fraction: float = option(0.15, "share of days, the most recent, for the test", bounds="(0, 0.5)")
+    epochs: int = option(30, "maximum passes over the training data", bounds="[1, inf)")
+    patience: int = option(4, "stop after this many epochs without a lower validation loss", bounds="[1, inf)")
+
+
+def feature_names(text):
+    names = ["return"]
+    for name in (part.strip().lower() for part in text.split(",") if part.strip()):
+        name = ALIASES.get(name, name)
+        if name not in windows.FEATURES:
+            raise UserError(f"--features: unknown feature {name!r} (choose from {', '.join(windows.FEATURES)})")
+        if name not in names:
+            names.append(name)
+    return names
+
+
+def batches(part, scaler, batch_size, shuffle_seed=None):
+    pairs = tf.data.Dataset.from_tensor_slices((windows.standardise(part.x, scaler), part.y.astype("float32")))
+    if shuffle_seed is not None:
+        pairs = pairs.shuffle(len(part), seed=shuffle_seed, reshuffle_each_iteration=True)
+    return pairs.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def run(config):
+    """Train and evaluate; returns the metrics written to OUT/metrics.json."""
+    if config.smoke:
+        config.epochs = min(config.epochs, SMOKE["epochs"])
+    if config.vol_window > config.window:
+        raise UserError(f"--vol-window {config.vol_window} is longer than --window {config.window}")
+    names = feature_names(config.features)
+    config_json = to_json(config, RECIPE)
+    check_resumable(config.out, config_json)
+    prices = data.load(config.csv, config.ticker, config.target)
+    if config.smoke and len(prices) > SMOKE["rows"]:
+        prices = data.Prices(prices.dates[-SMOKE["rows"]:], {k: v[-SMOKE["rows"]:] for k, v in prices.columns.items()},
+                             prices.target, prices.source, prices.notes + [f"smoke: last {SMOKE['rows']} rows"])
+    (train, val, test), scaler, bounds = windows.build(prices, names, config.window, config.horizon,
+                                                       config.vol_window, (config.val_fraction, config.test_fraction))
+    ensure_writable(config.out)
+    strategy = setup(config)
+    print(f"data: {prices.source}, {len(prices)} days, forecasting {prices.target}"
+          + ("  [smoke: a small slice, not a real result]" if config.smoke else ""))
+    for note in prices.notes:
+        print(f"  cleaned: {note}")
+    for name, part, (start, stop) in zip(windows.SPLITS, (train, val, test), bounds):
+        print(f"  {name:<10} {prices.dates[start]} .. {prices.dates[stop - 1]}  {len(part):>6} windows")
+    print(f"  inputs (batch, {config.window}, {train.x.shape[2]}): {', '.join(names)}, log volatility level; "
+          f"targets (batch, {config.horizon})")
+
+    batch = config.batch_size * strategy.num_replicas_in_sync
+    with strategy.scope():
+        forecaster = model.build_forecaster(config, train.x.shape[2])
+        compile_model(forecaster, config, loss=model.pinball_loss)
+    forecaster.summary(print_fn=lambda line, **_: print("  " + line))
+    history = fit(forecaster, batches(train, scaler, batch, config.seed), batches(val, scaler, batch),
+                  config, config.out, config_json=config_json)
+
+    # The test period is touched here, once, with the best epoch's weights.
+    quantiles = forecaster.predict(windows.standardise(test.x, scaler), batch_size=1024, verbose=0)
+    results, prices_q = evaluate.score(test, quantiles.astype("float64"), scaler)
+    for day in sorted({1, config.horizon}):
+        evaluate.print_table(f"test period, {day} day(s) ahead ({len(test)} forecasts)", results[f"day_{day}"])
+    val_losses = [float(row["val_loss"]) for row in history["epochs"]]
+    metrics = {
+        "recipe": RECIPE, "smoke": config.smoke, "data": prices.source, "target": prices.target,
+        "features": names, "cleaned": prices.notes,
+        "periods": {name: {"from": str(prices.dates[start]), "to": str(prices.dates[stop - 1]), "windows": len(part)}
+                    for name, part, (start, stop) in zip(windows.SPLITS, (train, val, test), bounds)},
+        "test": results,
+        "epochs_run": len(history["epochs"]), "best_epoch": 1 + int(np.argmin(val_losses)),
+        "train_seconds": history["train_seconds"], "resumed_from_epoch": history["resumed_from_epoch"],
+        "device": device.describe(), "versions": versions(),
+    }
+    publish(config.out, {"config.json": config_json, "scaler.json": json.dumps(scaler, indent=2) + "\n",
+                         "metrics.json": metrics_json(metrics), "curves.png": plot_curves(history["epochs"]),
+                         "test_forecast.png": evaluate.plot_test(test, prices_q, config.csv or config.ticker)},
+            model=forecaster)
+    print(f"\nsaved model, config, scaler, metrics and plots in {config.out}/ "
+          f"({metrics['train_seconds'] / 60:.1f} min of training)")
+    return metrics
+
+
+def main(argv=None):
+    prog = f"python -m recipes.{RECIPE}"
+    with reported(prog):
+        config = parse(Config, argv, recipe=RECIPE, description=__doc__,
+                       epilog=f"then: {prog} predict --model OUT --csv PRICES.csv")
+        return run(config)

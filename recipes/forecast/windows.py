@@ -1,0 +1,146 @@
+"""From a price table to model inputs and targets, with no look-ahead and no leak across splits.
+
+Per day d (computed inside one split, from that split's days only):
+  return  log(P[d] / P[d-1])                    the change the model forecasts
+  range   log(High[d] / Low[d])                 today's spread, a sharper volatility signal
+  volume  log(1 + V[d]) - its mean over the last 20 days (0 where volume is 0 or missing)
+Per window ending on day t (inputs days t-window+1..t, targets t+1..t+horizon):
+  sigma_t  root mean square of the last `vol_window` returns, past only
+  inputs   return and range divided by sigma_t, volume as is, plus log(sigma_t / training sigma),
+           then standardised with means and deviations of the training windows only
+  targets  y[h] = log(P[t+h] / P[t]) / (sigma_t * sqrt(h)): prices never enter the model,
+           so a stock that went from 50 to 1,700 looks the same at both ends
+"""
+import dataclasses
+
+import numpy as np
+
+from shared.errors import UserError
+
+FEATURES = ("return", "range", "volume")
+VOLUME_MEAN_DAYS = 20
+SPLITS = ("train", "validation", "test")
+
+
+def day_features(prices, names, start=0, stop=None):
+    """(days, len(names)) raw features of days start..stop-1, using nothing before `start`."""
+    stop = len(prices) if stop is None else stop
+    price = prices.price[start:stop]
+    columns = {"return": np.concatenate([[np.nan], np.diff(np.log(price))])}
+    if "range" in names:
+        if "high" not in prices.columns or "low" not in prices.columns:
+            raise UserError(f"{prices.source}: feature 'range' needs High and Low columns; "
+                            "use --features return")
+        high, low = prices.columns["high"][start:stop], prices.columns["low"][start:stop]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            spread = np.log(high / low)
+        columns["range"] = np.where(np.isfinite(spread) & (spread >= 0), spread, 0.0)
+    if "volume" in names:
+        if "volume" not in prices.columns:
+            raise UserError(f"{prices.source}: feature 'volume' needs a Volume column")
+        logged = np.log1p(np.nan_to_num(np.maximum(prices.columns["volume"][start:stop], 0)))
+        mean = np.convolve(logged, np.ones(VOLUME_MEAN_DAYS), "full")[: len(logged)]
+        mean /= np.minimum(np.arange(1, len(logged) + 1), VOLUME_MEAN_DAYS)  # fewer days at the start
+        columns["volume"] = logged - mean
+    return np.stack([columns[name] for name in names], axis=1)
+
+
+def split_bounds(days, fractions):
+    """[(start, stop)] of train, validation and test: consecutive date ranges, oldest first."""
+    val_fraction, test_fraction = fractions
+    test_start = days - int(round(days * test_fraction))
+    val_start = test_start - int(round(days * val_fraction))
+    return [(0, val_start), (val_start, test_start), (test_start, days)]
+
+
+@dataclasses.dataclass
+class Windows:
+    x: np.ndarray  # (n, window, features + 1) float32, before standardising
+    y: np.ndarray  # (n, horizon) scaled cumulative log-returns
+    base: np.ndarray  # (n,) price on the window's last day
+    sigma: np.ndarray  # (n,) past-only volatility of that day
+    future: np.ndarray  # (n, horizon) actual prices on the target days
+    end_dates: np.ndarray  # (n,) the window's last day
+    target_dates: np.ndarray  # (n, horizon)
+
+    def __len__(self):
+        return len(self.y)
+
+    def tail(self, count):
+        return Windows(*(getattr(self, f.name)[-count:] for f in dataclasses.fields(self)))
+
+
+def volatility(returns, vol_window, floor):
+    """(n,) root mean square of the last vol_window returns of each row of (n, window)."""
+    return np.maximum(np.sqrt(np.mean(np.square(returns[:, -vol_window:]), axis=1)), floor)
+
+
+def make_inputs(raw, names, vol_window, floor, train_sigma):
+    """(n, window, F) raw features -> (n, window, F + 1) vol-scaled inputs, and sigma (n,)."""
+    sigma = volatility(raw[:, :, names.index("return")], vol_window, floor)
+    scaled = raw.copy()
+    for name in ("return", "range"):
+        if name in names:
+            scaled[:, :, names.index(name)] /= sigma[:, None]
+    level = np.broadcast_to(np.log(sigma / train_sigma)[:, None, None], (len(raw), raw.shape[1], 1))
+    return np.concatenate([scaled, level], axis=2), sigma
+
+
+def scale_targets(base, future, sigma):
+    """(n, horizon) prices -> y[h] = log(future / base) / (sigma * sqrt(h))."""
+    steps = np.sqrt(np.arange(1, future.shape[1] + 1))
+    return np.log(future / base[:, None]) / (sigma[:, None] * steps)
+
+
+def to_prices(base, y, sigma):
+    """Inverse of scale_targets; y may carry trailing quantile axes: (n, horizon[, q])."""
+    steps = np.sqrt(np.arange(1, y.shape[1] + 1)).reshape((1, -1) + (1,) * (y.ndim - 2))
+    spread = (sigma.reshape((-1,) + (1,) * (y.ndim - 1))) * steps
+    return base.reshape((-1,) + (1,) * (y.ndim - 1)) * np.exp(y * spread)
+
+
+def windows_of(prices, names, start, stop, window, horizon, vol_window, floor, train_sigma):
+    """Every window whose inputs and targets lie in days start..stop-1."""
+    raw = day_features(prices, names, start, stop)
+    price, dates = prices.price[start:stop], prices.dates[start:stop]
+    ends = np.arange(window, len(raw) - horizon)  # day 0 has no return: inputs start at day 1
+    if len(ends) == 0:
+        return None
+    rows = ends[:, None] + np.arange(-window + 1, 1)  # (n, window) day indices
+    ahead = ends[:, None] + np.arange(1, horizon + 1)  # (n, horizon)
+    x, sigma = make_inputs(raw[rows], names, vol_window, floor, train_sigma)
+    base, future = price[ends], price[ahead]
+    return Windows(x.astype("float32"), scale_targets(base, future, sigma), base, sigma, future,
+                   dates[ends], dates[ahead])
+
+
+def build(prices, names, window, horizon, vol_window, fractions):
+    """(train, validation, test) Windows and the scaler fitted on the training period only."""
+    bounds = split_bounds(len(prices), fractions)
+    train_start, train_stop = bounds[0]
+    train_returns = day_features(prices, ["return"], train_start, train_stop)[1:, 0]
+    if not np.any(train_returns != 0):
+        raise UserError(f"{prices.source}: the price does not move in the training period: nothing to learn")
+    train_sigma = float(np.sqrt(np.mean(np.square(train_returns))))
+    floor = 0.05 * train_sigma  # a quiet stretch must not blow the scaled inputs up
+    parts = []
+    for name, (start, stop) in zip(SPLITS, bounds):
+        part = windows_of(prices, names, start, stop, window, horizon, vol_window, floor, train_sigma)
+        if part is None:
+            need = int(np.ceil((window + horizon + 1) / min(fractions + (1 - sum(fractions),))))
+            raise UserError(f"{prices.source}: {len(prices)} usable rows leave no {name} window of "
+                            f"{window} + {horizon} days; need about {need} rows, or a smaller --window")
+        parts.append(part)
+    train = parts[0]
+    mean = train.x.reshape(-1, train.x.shape[2]).mean(axis=0)
+    std = train.x.reshape(-1, train.x.shape[2]).std(axis=0)
+    y_train = train.y
+    scaler = {"features": list(names), "mean": mean.tolist(), "std": np.where(std > 0, std, 1.0).tolist(),
+              "train_sigma": train_sigma, "floor": floor, "mean_return": float(train_returns.mean()),
+              # the naive interval: training-period quantiles of the scaled targets, per horizon step
+              "naive_quantiles": np.quantile(y_train, [0.1, 0.5, 0.9], axis=0).T.tolist()}
+    return parts, scaler, bounds
+
+
+def standardise(x, scaler):
+    return ((x - np.array(scaler["mean"])) / np.array(scaler["std"])).astype("float32")
