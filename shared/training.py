@@ -10,6 +10,7 @@ What `fit` leaves in `workdir`: training_log.csv (loss, metrics and gradient
 norms per epoch), tensorboard/, checkpoints/best.weights.h5 and, while a run is
 unfinished, backup/ from which the same command resumes.
 """
+import contextlib
 import csv
 import math
 import time
@@ -132,9 +133,7 @@ def fit(model, train_data, val_data, config, workdir, *, config_json="", monitor
         *extra_callbacks,
     ]
     started = time.perf_counter()
-    with warnings.catch_warnings():
-        # Length-bucketed datasets have no known size; Keras warns at the end of every first epoch.
-        warnings.filterwarnings("ignore", message="Your input ran out of data")
+    with _unknown_size_allowed():
         history = model.fit(train_data, validation_data=val_data, epochs=config.epochs,
                             shuffle=False, callbacks=callbacks, verbose=verbose)  # data comes shuffled
     seconds = time.perf_counter() - started
@@ -147,6 +146,20 @@ def fit(model, train_data, val_data, config, workdir, *, config_json="", monitor
     model.load_weights(str(best_path))
     rows = _finished_epochs(log_path)
     return {"epochs": rows, "train_seconds": seconds, "resumed_from_epoch": len(earlier) or None}
+
+
+def evaluate(model, data):
+    """Metrics of `model` on a dataset of unknown size (length-bucketed), as a dict."""
+    with _unknown_size_allowed():
+        return model.evaluate(data, return_dict=True, verbose=0)
+
+
+@contextlib.contextmanager
+def _unknown_size_allowed():
+    # Length-bucketed datasets have no known number of batches; Keras warns when one ends.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Your input ran out of data")
+        yield
 
 
 def is_interrupted(workdir):

@@ -10,9 +10,14 @@ def build_classifier(config, vocab_size):
     tokens = keras.Input(shape=(None,), dtype="int64", name="tokens")  # (batch, time), 0 = padding
     # mask_zero: the recurrent layers skip padded steps instead of reading them as words.
     vectors = layers.Embedding(vocab_size, config.embedding_dim, mask_zero=True, name="embedding")(tokens)
+    pooled = config.pooling == "mean"
     stack = stacked_recurrent(config.cell, config.units, config.layers, bidirectional=config.bidirectional,
-                              dropout=config.dropout, name="encoder")
-    summary = apply_stack(stack, vectors)  # (batch, units), doubled when bidirectional
+                              return_sequences=pooled, dropout=config.dropout, name="encoder")
+    summary = apply_stack(stack, vectors)  # (batch, time, units) if pooled else (batch, units); x2 if bidirectional
+    if pooled:
+        # The mean over every real step: the last state alone forgets early cues in long reviews.
+        # The mask keeps padding out of the mean (max pooling would ignore it).
+        summary = layers.GlobalAveragePooling1D(name="mean_over_time")(summary)  # (batch, units)
     summary = layers.Dropout(config.dropout, name="dropout")(summary)
     # float32 output even under mixed precision, so the loss is computed in full precision.
     probability = layers.Dense(1, activation="sigmoid", dtype="float32", name="probability")(summary)

@@ -10,7 +10,7 @@ from shared.artifacts import ensure_writable, publish
 from shared.config import TrainConfig, option, parse, to_json
 from shared.errors import reported
 from shared.report import metrics_json, plot_curves, print_comparison, versions
-from shared.training import check_resumable, compile_model, fit, setup
+from shared.training import check_resumable, compile_model, evaluate, fit, setup
 
 from . import data, model
 
@@ -26,6 +26,8 @@ class Config(TrainConfig):
     bidirectional: bool = option(True, "read each review in both directions")
     units: int = option(64, "units per recurrent layer (per direction)", bounds="[1, inf)")
     layers: int = option(2, "stacked recurrent layers", bounds="[1, inf)")
+    pooling: str = option("mean", "summarise the review by the mean of all steps' outputs, or the last state",
+                          choices=("mean", "last"))
     embedding_dim: int = option(128, "size of each word vector", bounds="[1, inf)")
     dropout: float = option(0.3, "dropout on each layer's inputs", bounds="[0, 1)")
     max_tokens: int = option(20000, "vocabulary size, from training text only", bounds="[3, inf)")
@@ -66,8 +68,7 @@ def run(config):
 
     # The test split is touched here, once, with the best epoch's weights.
     started = time.perf_counter()
-    scores = classifier.evaluate(data.token_batches(vectorizer, test, batch, config.seq_len),
-                                 return_dict=True, verbose=0)
+    scores = evaluate(classifier, data.token_batches(vectorizer, test, batch, config.seq_len))
     majority = int(train.labels.mean() >= 0.5)
     baseline = {"accuracy": float(np.mean(test.labels == majority)), "auc": 0.5}
     print_comparison(f"test split ({len(test)} reviews)", {k: scores[k] for k in ("accuracy", "auc", "loss")},
