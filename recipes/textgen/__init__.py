@@ -1,0 +1,1 @@
+"""Character-level text generation: the "HOME" teaching example, then real text such as tiny Shakespeare."""

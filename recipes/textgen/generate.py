@@ -1,0 +1,134 @@
+"""Generate text from a saved model, one character at a time, carrying the recurrent state.
+
+Temperature T divides the logits before the softmax: T < 1 sharpens the distribution,
+T > 1 flattens it, T = 0 means greedy (always the most likely character). Top-k keeps
+the k most likely characters, renormalised, and never emits any other.
+"""
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from keras import ops
+
+from shared.artifacts import load_model
+from shared.config import command_parser, load_saved
+from shared.errors import UserError, reported
+
+from . import data, model
+
+RECIPE = __name__.split(".")[-2]
+
+
+def distribution(logits, temperature=1.0, top_k=0):
+    """Probabilities to sample the next character from: softmax(logits / T), cut to the top k."""
+    logits = np.asarray(logits, dtype="float64")
+    if temperature == 0:  # greedy: all the mass on the first most likely character
+        probabilities = np.zeros_like(logits)
+        probabilities[int(np.argmax(logits))] = 1.0
+        return probabilities
+    scaled = logits / temperature
+    if 0 < top_k < len(logits):
+        keep = np.argsort(-logits, kind="stable")[:top_k]
+        mask = np.full_like(scaled, -np.inf)
+        mask[keep] = 0.0
+        scaled = scaled + mask
+    scaled -= scaled.max()
+    probabilities = np.exp(scaled)
+    return probabilities / probabilities.sum()
+
+
+class Generator:
+    """The trained network turned into a step function: (character ids, states) -> (logits, states)."""
+
+    def __init__(self, trained, vocab, cell, units, num_layers):
+        self.vocab = list(vocab)
+        self.step = model.build_step_model(trained, cell, units, num_layers)
+        self.state_shapes = [(1, units)] * (num_layers * model.state_count(cell))
+
+    def feed(self, ids, states=None):
+        """Run `ids` (a 1-D sequence) from `states` (None: zeros); (logits (time, vocab), new states)."""
+        if states is None:
+            states = [ops.zeros(shape, dtype="float32") for shape in self.state_shapes]
+        ids = ops.convert_to_tensor(np.asarray(ids, dtype="int32")[None, :])  # (1, time)
+        # A direct call, not model.predict: predict builds a dataset and a progress loop on every call.
+        logits, *states = self.step([ids, *states], training=False)
+        return ops.convert_to_numpy(logits)[0], states
+
+    def encode(self, prompt):
+        unknown = sorted({char for char in prompt if char not in self.vocab})
+        if unknown:
+            raise UserError(f"the prompt has characters the model never saw: {' '.join(map(repr, unknown))} "
+                            f"(its vocabulary: {''.join(self.vocab)!r})")
+        return data.encode(prompt, self.vocab)
+
+    def characters(self, prompt, length, temperature=1.0, top_k=0, seed=0):
+        """Yield `length` new characters; the prompt is read in one call, then one step per character."""
+        rng = np.random.default_rng(seed)
+        logits, states = self.feed(self.encode(prompt))
+        for _ in range(length):
+            index = rng.choice(len(self.vocab), p=distribution(logits[-1], temperature, top_k))
+            yield self.vocab[index]
+            logits, states = self.feed([index], states)
+
+
+def greedy_steps(generator, prompt, steps):
+    """(prompt + greedy continuation, [(context, probabilities over vocab)] for each step)."""
+    logits, states = generator.feed(generator.encode(prompt))
+    text, rows = prompt, []
+    for _ in range(steps):
+        probabilities = distribution(logits[-1], 1.0)
+        rows.append((text, probabilities))
+        index = int(np.argmax(probabilities))
+        text += generator.vocab[index]
+        logits, states = generator.feed([index], states)
+    return text, rows
+
+
+def stream(generator, prompt, length, temperature, top_k=0, seed=0, out=None):
+    """Print the prompt and then each character as soon as it is chosen; returns the new text."""
+    out = out or sys.stdout
+    out.write(prompt)
+    chosen = []
+    for char in generator.characters(prompt, length, temperature, top_k, seed):
+        out.write(char)
+        out.flush()
+        chosen.append(char)
+    out.write("\n")
+    return "".join(chosen)
+
+
+def load(model_dir):
+    """(Generator, saved vocabulary file) for a training run's output folder; refuses other recipes' models."""
+    config = load_saved(model_dir, RECIPE)
+    vocab_path = Path(model_dir) / "vocab.json"
+    if not vocab_path.is_file():
+        raise UserError(f"{model_dir}: no vocab.json (not a finished {RECIPE} run)")
+    saved = json.loads(vocab_path.read_text(encoding="utf-8"))
+    trained = load_model(model_dir)
+    return Generator(trained, saved["vocabulary"], config["cell"], config["units"], config["layers"]), saved
+
+
+def main(argv=None):
+    prog = f"python -m recipes.{RECIPE} generate"
+    with reported(prog):
+        parser = command_parser(prog, __doc__)
+        parser.add_argument("--model", required=True, help="output folder of a training run")
+        parser.add_argument("--prompt", help="text to start from (default: the training text's first character)")
+        parser.add_argument("--length", type=int, default=500, help="characters to generate")
+        parser.add_argument("--temperature", type=float, default=0.8, help="sampling temperature; 0 = greedy")
+        parser.add_argument("--top-k", type=int, default=0, help="sample only among the k most likely (0: all)")
+        parser.add_argument("--seed", type=int, default=0, help="same seed, same text")
+        args = parser.parse_args(argv)
+        if args.length <= 0:
+            raise UserError(f"--length must be at least 1, got {args.length}")
+        if not args.temperature >= 0:
+            raise UserError(f"--temperature must be 0 (greedy) or more, got {args.temperature}")
+        if args.top_k < 0:
+            raise UserError(f"--top-k must be 0 (off) or more, got {args.top_k}")
+        if args.prompt == "":
+            raise UserError("--prompt is empty; leave it out to start from the training text's first character")
+        generator, saved = load(args.model)
+        prompt = saved["start"] if args.prompt is None else args.prompt
+        generator.encode(prompt)  # an unknown character fails here, before any output
+        return stream(generator, prompt, args.length, args.temperature, args.top_k, args.seed)

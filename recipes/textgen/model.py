@@ -1,0 +1,49 @@
+"""Embedding -> stacked recurrent layers -> next-character logits, and its one-step twin for generation."""
+import keras
+from keras import layers
+
+from shared.layers import apply_stack, recurrent_layer, stacked_recurrent
+
+STACK = "rnn"  # the recurrent layers are named rnn_1 .. rnn_n; generation finds them by these names
+
+
+def build_language_model(config, vocab_size):
+    """Character ids (batch, time) in, logits (batch, time, vocab) out: a prediction after every character."""
+    ids = keras.Input(shape=(None,), dtype="int32", name="ids")
+    vectors = layers.Embedding(vocab_size, config.embedding_dim, name="embedding")(ids)  # (batch, time, dim)
+    stack = stacked_recurrent(config.cell, config.units, config.layers, return_sequences=True,
+                              dropout=config.dropout, name=STACK)
+    hidden = apply_stack(stack, vectors)  # (batch, time, units)
+    hidden = layers.Dropout(config.dropout, name="dropout")(hidden)
+    # Logits, float32 even under mixed precision; the loss applies the softmax.
+    logits = layers.Dense(vocab_size, dtype="float32", name="logits")(hidden)
+    return keras.Model(ids, logits, name="char_lm")
+
+
+def state_count(cell):
+    return 2 if cell == "lstm" else 1  # LSTM carries (h, c); GRU and SimpleRNN only h
+
+
+def build_step_model(trained, cell, units, num_layers):
+    """The trained network with its recurrent state as explicit inputs and outputs.
+
+    [ids (batch, time), state_1, ...] -> [logits (batch, time, vocab), new_state_1, ...],
+    each state (batch, units). Fed one character at a time with the states it returned,
+    it computes what `trained` computes over the whole sequence, at a constant cost per step.
+    Weights are copied from `trained` by layer name, never by position.
+    """
+    vocab_size, embedding_dim = trained.get_layer("embedding").get_weights()[0].shape
+    ids = keras.Input(shape=(None,), dtype="int32", name="ids")
+    hidden = layers.Embedding(vocab_size, embedding_dim, name="embedding")(ids)
+    state_inputs, state_outputs = [], []
+    for index in range(1, num_layers + 1):
+        layer = recurrent_layer(cell, units, return_sequences=True, return_state=True, name=f"{STACK}_{index}")
+        given = [keras.Input(shape=(units,), name=f"{STACK}_{index}_state_{k}") for k in range(state_count(cell))]
+        hidden, *returned = layer(hidden, initial_state=given)
+        state_inputs += given
+        state_outputs += returned
+    logits = layers.Dense(vocab_size, dtype="float32", name="logits")(hidden)
+    step = keras.Model([ids, *state_inputs], [logits, *state_outputs], name="char_lm_step")
+    for name in ["embedding", "logits"] + [f"{STACK}_{i}" for i in range(1, num_layers + 1)]:
+        step.get_layer(name).set_weights(trained.get_layer(name).get_weights())
+    return step

@@ -1,0 +1,175 @@
+"""Train a character-level language model: the "HOME" word by default, or any text / tiny Shakespeare."""
+import dataclasses
+import json
+import math
+import sys
+import time
+
+import keras
+import numpy as np
+
+from shared import device
+from shared.artifacts import ensure_writable, publish
+from shared.config import TrainConfig, option, parse, to_json
+from shared.errors import reported
+from shared.report import metrics_json, plot_curves, print_comparison, versions
+from shared.training import check_resumable, compile_model, fit, setup
+
+from . import data, generate, model
+
+RECIPE = __name__.split(".")[-2]  # the folder's name, so a copied recipe is its own recipe
+SMOKE = {"chars": 20_000, "epochs": 2}  # a --smoke run's limits
+# Without --text/--corpus: the classic teaching example, a SimpleRNN that learns "HOME" in seconds.
+# These replace the defaults below for every option not given on the command line.
+HOME_SETTINGS = {"cell": "rnn", "units": 8, "layers": 1, "embedding_dim": 4, "seq_len": 3, "dropout": 0.0,
+                 "epochs": 8, "batch_size": 1, "lr": 0.05, "patience": 8}
+
+
+@dataclasses.dataclass
+class Config(TrainConfig):
+    text: str = option("", "a UTF-8 text file to learn (default: the built-in word HOME)")
+    corpus: str = option("", "a known corpus instead of --text (RECIPES_DATA_DIR or downloaded)",
+                         choices=tuple(data.CORPORA))
+    encoding: str = option("utf-8", "encoding of the --text file")
+    cell: str = option("gru", "recurrent cell", choices=("rnn", "lstm", "gru"))
+    units: int = option(512, "units per recurrent layer", bounds="[1, inf)")
+    layers: int = option(1, "stacked recurrent layers", bounds="[1, inf)")
+    embedding_dim: int = option(64, "size of each character vector", bounds="[1, inf)")
+    seq_len: int = option(100, "characters per training window (backpropagation through time)", bounds="[1, inf)")
+    dropout: float = option(0.0, "dropout on each layer's inputs and on the output", bounds="[0, 1)")
+    val_fraction: float = option(0.1, "tail of the text held out for validation", bounds="(0, 1)")
+    minutes: float = option(0.0, "stop training after this many minutes, the last 30%% with a falling "
+                                         "learning rate (0: no limit)", bounds="[0, inf)")
+    epochs: int = option(20, "maximum passes over the training text", bounds="[1, inf)")
+    batch_size: int = option(128, "windows per batch", bounds="[1, inf)")
+    lr: float = option(3e-3, "Adam learning rate", bounds="(0, inf)")
+    patience: int = option(3, "stop after this many epochs without a lower validation loss", bounds="[1, inf)")
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Stops training so that training plus the last validation pass fit in `seconds`.
+
+    Over the last `cooldown` share of the time the learning rate falls linearly to a
+    tenth: the smaller final steps settle into a lower loss than a constant rate.
+    """
+
+    def __init__(self, seconds, cooldown=0.3):
+        super().__init__()
+        self.seconds, self.cooldown, self.val_seconds = seconds, cooldown, 0.0
+
+    def on_train_begin(self, logs=None):
+        self.started = time.perf_counter()
+        self.base_lr = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+
+    def on_test_begin(self, logs=None):
+        self.val_started = time.perf_counter()
+
+    def on_test_end(self, logs=None):
+        self.val_seconds = time.perf_counter() - self.val_started
+
+    def on_train_batch_begin(self, batch, logs=None):
+        left = 1 - (time.perf_counter() - self.started + self.val_seconds) / self.seconds
+        self.model.optimizer.learning_rate = self.base_lr * (0.1 + 0.9 * min(1.0, max(0.0, left) / self.cooldown))
+
+    def on_train_batch_end(self, batch, logs=None):
+        if time.perf_counter() - self.started + self.val_seconds >= self.seconds:
+            self.model.stop_training = True
+
+
+def given_options(argv):
+    """Names of the options spelled out on the command line (--seq-len 5 -> seq_len)."""
+    return {arg[2:].split("=")[0].replace("-", "_").removeprefix("no_") for arg in argv if arg.startswith("--")}
+
+
+def per_char(loss):
+    """The same cross-entropy three ways: nats and bits per character, perplexity = exp(nats)."""
+    return {"nats_per_char": loss, "bits_per_char": loss / math.log(2), "perplexity": math.exp(loss)}
+
+
+def show_home(generator, prompt="H"):
+    """The teaching example's printout: each step's probabilities and the greedy choice."""
+    vocab = generator.vocab
+    chosen, steps = generate.greedy_steps(generator, prompt, len(data.HOME) - len(prompt))
+    print(f'\nfed "{prompt}", the network gives at each step (greedy picks the most likely):')
+    for context, probabilities in steps:
+        row = "  ".join(f"{char} {p:.3f}" for char, p in zip(vocab, probabilities))
+        print(f'  after {context!r:<7} {row}  -> {vocab[int(np.argmax(probabilities))]}')
+    print(f"generated: {chosen}")
+    return chosen, steps
+
+
+def run(config, home):
+    """Train and evaluate on the validation tail; returns the metrics written to OUT/metrics.json."""
+    if config.smoke:
+        config.epochs = min(config.epochs, SMOKE["epochs"])
+    config_json = to_json(config, RECIPE)
+    check_resumable(config.out, config_json)
+    text, source = data.load_text(config.text, config.corpus, config.encoding)
+    if config.smoke:
+        text = text[: SMOKE["chars"]]
+    corpus = data.split(text, config.val_fraction, config.seq_len, holdout=not home)
+    ensure_writable(config.out)
+    strategy = setup(config)
+    vocab = data.vocabulary(corpus.train)
+    train_ids, val_ids = data.encode(corpus.train, vocab), data.encode(corpus.val, vocab)
+    print(f"data: {source}" + ("  [smoke: a small slice, not a real result]" if config.smoke else ""))
+    print(f"  vocabulary {len(vocab)} characters, from the training part")
+    print("  " + data.describe("train", corpus.train, config.seq_len))
+    print("  " + data.describe("validation", corpus.val, config.seq_len) +
+          (" (the training word itself: HOME has no tail to hold out)" if home else
+           f", {corpus.dropped} unseen characters dropped" if corpus.dropped else ""))
+
+    train_batches = data.batches(train_ids, config.seq_len, config.batch_size, shuffle_seed=config.seed)
+    val_batches = data.batches(val_ids, config.seq_len, config.batch_size)
+    with strategy.scope():
+        lm = model.build_language_model(config, len(vocab))
+        compile_model(lm, config, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    lm.summary(print_fn=lambda line, **_: print("  " + line))
+    budget = [TimeBudget(config.minutes * 60)] if config.minutes else []
+    history = fit(lm, train_batches, val_batches, config, config.out, config_json=config_json,
+                  extra_callbacks=budget)
+
+    val_loss = float(lm.evaluate(val_batches, verbose=0))  # the best epoch's weights, reloaded by fit
+    unigram = data.unigram_loss(train_ids, data.windows(val_ids, config.seq_len)[1].ravel(), len(vocab))
+    model_scores, baseline = per_char(val_loss), per_char(unigram)
+    print_comparison(f"validation ({len(corpus.val):,} characters)", model_scores, baseline, "unigram")
+    metrics = {
+        "recipe": RECIPE, "smoke": config.smoke, "data": source, "vocabulary_size": len(vocab),
+        "sizes": {"train": len(corpus.train), "validation": len(corpus.val), "validation_dropped": corpus.dropped},
+        "validation": model_scores, "baseline": {"name": "unigram (training character frequencies)", **baseline},
+        "epochs_run": len(history["epochs"]), "train_seconds": history["train_seconds"],
+        "resumed_from_epoch": history["resumed_from_epoch"],
+        "device": device.describe(), "versions": versions(),
+    }
+    if history["epochs"]:
+        metrics["best_epoch"] = 1 + min(range(len(history["epochs"])),
+                                        key=lambda i: float(history["epochs"][i]["val_loss"]))
+    generator = generate.Generator(lm, vocab, config.cell, config.units, config.layers)
+    if home:
+        chosen, steps = show_home(generator)
+        metrics["home"] = {"generated": chosen, "steps": [[context, list(map(float, p))] for context, p in steps]}
+    else:
+        print("\nsample (temperature 0.8):")
+        generate.stream(generator, corpus.train[0], 300, 0.8, seed=config.seed)
+    # The vocabulary and the first character (the default prompt) go with the model.
+    vocab_json = json.dumps({"vocabulary": vocab, "start": corpus.train[0]}, indent=1) + "\n"
+    publish(config.out, {"config.json": config_json, "vocab.json": vocab_json, "metrics.json": metrics_json(metrics),
+                         "curves.png": plot_curves(history["epochs"], ("loss",))}, model=lm)
+    print(f"\nsaved model, vocabulary, config, metrics and curves in {config.out}/ "
+          f"({metrics['train_seconds'] / 60:.1f} min of training)")
+    return metrics
+
+
+def main(argv=None):
+    prog = f"python -m recipes.{RECIPE}"
+    argv = sys.argv[1:] if argv is None else list(argv)
+    with reported(prog):
+        config = parse(Config, argv, recipe=RECIPE, description=__doc__,
+                       epilog=f'then: {prog} generate --model OUT --prompt "ROMEO:" --length 500')
+        home = not (config.text or config.corpus)
+        if home:
+            given = given_options(argv)
+            for name, value in HOME_SETTINGS.items():
+                if name not in given:
+                    setattr(config, name, value)
+        return run(config, home)

@@ -1,0 +1,240 @@
+import json
+import math
+
+import keras
+import numpy as np
+import pytest
+
+from recipes.textgen import __main__ as cli
+from recipes.textgen import data, generate, model, speed, train
+from shared.artifacts import publish
+from shared.config import to_json
+
+TEXT = "the cat sat on the mat. the dog sat on the log. a cat and a dog met. " * 30  # 2,070 characters
+FAST = ["--units", "16", "--embedding-dim", "8", "--seq-len", "20", "--batch-size", "16", "--epochs", "2",
+        "--lr", "0.01"]
+
+
+def run_cli(argv, capsys):
+    """Exit code and stderr of the command line, as a user would see them."""
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(argv)
+    return exit_info.value.code, capsys.readouterr().err
+
+
+def random_generator(cell="gru", units=6, layers=2, vocab="abcdefg", seed=0):
+    """An untrained network (random weights) and its Generator: enough to test the plumbing."""
+    keras.utils.set_random_seed(seed)
+    config = train.Config(cell=cell, units=units, layers=layers, embedding_dim=5)
+    lm = model.build_language_model(config, len(vocab))
+    return lm, generate.Generator(lm, list(vocab), cell, units, layers), config
+
+
+def softmax(logits):
+    exp = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return exp / exp.sum(axis=-1, keepdims=True)
+
+
+# --- the HOME example --------------------------------------------------------------------
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(10))
+def test_home_greedy_generation_is_home_for_every_seed(tmp_path, capsys, seed):
+    metrics = train.main(["--seed", str(seed), "--out", str(tmp_path)])
+    assert metrics["home"]["generated"] == "HOME"
+    printed = capsys.readouterr().out
+    assert "generated: HOME" in printed
+    saved = json.loads((tmp_path / "config.json").read_text())["config"]
+    assert saved["cell"] == "rnn" and saved["text"] == "" and saved["seed"] == seed
+    for context, probabilities in metrics["home"]["steps"]:  # after H, HO, HOM: one row of 4 probabilities
+        assert len(probabilities) == 4 and math.isclose(sum(probabilities), 1.0, rel_tol=1e-6)
+        assert max(probabilities) > 0.9
+    if seed == 0:  # the saved model says the same through the command line
+        assert cli.main(["generate", "--model", str(tmp_path), "--prompt", "H", "--length", "3",
+                         "--temperature", "0"]) == "OME"
+
+
+def test_home_settings_yield_to_options_given_on_the_command_line():
+    assert train.given_options(["--units", "4", "--seq-len=2", "--no-smoke", "x"]) == {"units", "seq_len", "smoke"}
+
+
+# --- data --------------------------------------------------------------------------------
+
+def test_validation_is_the_tail_and_the_vocabulary_comes_from_training_only():
+    text = "abcabcabcabcabcabcabcabcabcxyz"
+    corpus = data.split(text, val_fraction=0.2, seq_len=2)
+    assert corpus.train == text[:24] and corpus.dropped == 3  # x, y, z were never seen in training
+    assert data.vocabulary(corpus.train) == ["a", "b", "c"]
+    inputs, targets = data.windows(data.encode("abcabca", ["a", "b", "c"]), seq_len=3)
+    assert inputs.tolist() == [[0, 1, 2], [0, 1, 2]] and targets.tolist() == [[1, 2, 0], [1, 2, 0]]
+
+
+def test_unigram_baseline_is_the_cross_entropy_of_training_frequencies():
+    train_ids = np.array([0, 0, 0, 1])
+    assert data.unigram_loss(train_ids, np.array([0, 1]), 2) == pytest.approx(-(math.log(0.75) + math.log(0.25)) / 2)
+
+
+def test_perplexity_and_bits_follow_from_nats():
+    figures = train.per_char(1.5)
+    assert figures["perplexity"] == math.exp(1.5) and figures["bits_per_char"] == 1.5 / math.log(2)
+
+
+# --- generation --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_carrying_the_state_step_by_step_equals_one_pass_over_the_sequence(cell):
+    lm, generator, _ = random_generator(cell)
+    ids = np.random.default_rng(1).integers(0, 7, size=25).astype("int32")
+    whole = softmax(keras.ops.convert_to_numpy(lm(ids[None], training=False))[0])  # (25, vocab)
+    logits, states = generator.feed(ids[:5])  # a prompt in one call, then one character at a time
+    stepped = [logits]
+    for index in ids[5:]:
+        logits, states = generator.feed([index], states)
+        stepped.append(logits)
+    np.testing.assert_allclose(softmax(np.concatenate(stepped)), whole, rtol=1e-5, atol=1e-6)
+
+
+def test_temperature_scales_the_logits_and_zero_is_greedy():
+    logits = np.array([2.0, 1.0, 0.5, -1.0])
+    np.testing.assert_allclose(generate.distribution(logits, 1.0), softmax(logits))
+    np.testing.assert_allclose(generate.distribution(logits, 0.5), softmax(logits / 0.5))
+    assert generate.distribution(logits, 0).tolist() == [1.0, 0.0, 0.0, 0.0]
+    entropy = [-(p * np.log(p)).sum() for p in (generate.distribution(logits, t) for t in (0.5, 1.0, 2.0))]
+    assert entropy[0] < entropy[1] < entropy[2]
+
+
+def test_top_k_keeps_the_k_most_likely_renormalised():
+    logits = np.array([0.1, 3.0, -2.0, 2.0, 1.0])
+    probabilities = generate.distribution(logits, 1.0, top_k=2)
+    assert set(np.flatnonzero(probabilities)) == {1, 3}
+    np.testing.assert_allclose(probabilities[[1, 3]], softmax(logits[[1, 3]]))
+    np.testing.assert_allclose(generate.distribution(logits, 1.0, top_k=99), softmax(logits))
+
+
+def test_top_k_sampling_never_emits_a_character_outside_the_top_k():
+    _, generator, _ = random_generator("lstm")
+    seen = []
+    feed = generator.feed
+
+    def recording(ids, states=None):
+        logits, states = feed(ids, states)
+        seen.append(np.argsort(-logits[-1])[:2])  # this step's two most likely ids
+        return logits, states
+
+    generator.feed = recording
+    text = "".join(generator.characters("abc", 150, temperature=3.0, top_k=2, seed=0))
+    for allowed, char in zip(seen, text):
+        assert generator.vocab.index(char) in allowed
+    assert len(set(text)) > 1  # a high temperature does sample, within the top 2
+
+
+def save(tmp_path, lm, config, vocab):
+    publish(tmp_path, {"config.json": to_json(config, "textgen"),
+                       "vocab.json": json.dumps({"vocabulary": vocab, "start": vocab[0]})}, model=lm)
+
+
+def test_same_seed_same_text_after_save_and_reload(tmp_path):
+    lm, generator, config = random_generator("gru", units=8)
+    save(tmp_path, lm, config, generator.vocab)
+    reloaded, _ = generate.load(tmp_path)
+    before = "".join(generator.characters("cab", 80, temperature=1.0, seed=7))
+    assert "".join(reloaded.characters("cab", 80, temperature=1.0, seed=7)) == before
+    assert "".join(reloaded.characters("cab", 80, temperature=1.0, seed=8)) != before
+
+
+def test_speed_table_times_both_ways_on_the_same_text(tmp_path):
+    lm, generator, _ = random_generator("gru", units=8)
+    row = speed.measure(generator, lm, "abc", 30)
+    assert row["length"] == 30 and row["carried_seconds"] > 0 and row["window_seconds"] > 0
+    assert row["ratio"] == pytest.approx(row["window_seconds"] / row["carried_seconds"])
+
+
+# --- end to end --------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_train_on_a_text_file_then_generate(tmp_path, capsys):
+    path = tmp_path / "corpus.txt"
+    path.write_text(TEXT, encoding="utf-8")
+    out = tmp_path / "run"
+    metrics = train.main(["--text", str(path), "--out", str(out), *FAST])
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved["validation"] == metrics["validation"] and saved["sizes"]["validation"] == 207
+    nats = metrics["validation"]["nats_per_char"]
+    assert metrics["validation"]["perplexity"] == pytest.approx(math.exp(nats))
+    assert nats < metrics["baseline"]["nats_per_char"] - 0.3  # learnt more than character frequencies
+
+    # The reported loss is the mean cross-entropy of the validation tail's next characters.
+    vocab = json.loads((out / "vocab.json").read_text())["vocabulary"]
+    inputs, targets = data.windows(data.encode(TEXT[-207:], vocab), 20)
+    probabilities = softmax(keras.ops.convert_to_numpy(generate.load_model(out)(inputs, training=False)))
+    picked = np.take_along_axis(probabilities, targets[..., None], axis=-1)
+    assert -np.log(picked).mean() == pytest.approx(nats, rel=1e-4)
+
+    capsys.readouterr()
+    argv = ["generate", "--model", str(out), "--prompt", "the ", "--length", "40", "--seed", "3"]
+    first = cli.main(argv)
+    assert capsys.readouterr().out == "the " + first + "\n" and len(first) == 40
+    assert cli.main(argv) == first
+
+
+@pytest.fixture
+def saved_model(tmp_path):
+    lm, generator, config = random_generator("rnn", units=4, layers=1)
+    save(tmp_path / "model", lm, config, generator.vocab)
+    return tmp_path / "model"
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--text", "{tmp}/empty.txt"], "the text file is empty"),
+    (["--text", "{tmp}/blank.txt"], "the text file is empty"),
+    (["--text", "{tmp}/nbsp.txt"], "holds only whitespace"),
+    (["--text", "{tmp}/latin1.txt"], "line 2: bytes that are not valid utf-8 (byte 9); save the file as utf-8, "
+                                     "or name its encoding with --encoding"),
+    (["--text", "{tmp}/short.txt", "--seq-len", "10"], "the text has 10 characters, fewer than --seq-len + 1 = 11"),
+    (["--text", "{tmp}/short.txt", "--seq-len", "8"], "too few for a training part and a validation tail"),
+    (["--text", "{tmp}/nowhere.txt"], "no such text file"),
+    (["--text", "{tmp}/short.txt", "--corpus", "tinyshakespeare"], "either --text or --corpus"),
+    (["--encoding", "klingon", "--text", "{tmp}/latin1.txt"], "unknown text encoding 'klingon'"),
+    (["--cell", "transformer"], "invalid choice"),
+    (["generate", "--model", "{model}", "--temperature", "-0.5"], "--temperature must be 0 (greedy) or more"),
+    (["generate", "--model", "{model}", "--length", "0"], "--length must be at least 1, got 0"),
+    (["generate", "--model", "{model}", "--top-k", "-1"], "--top-k must be 0 (off) or more"),
+    (["generate", "--model", "{model}", "--prompt", "bad Zoo"], "characters the model never saw: ' ' 'Z' 'o'"),
+    (["generate", "--model", "{model}", "--prompt", ""], "--prompt is empty"),
+    (["generate", "--model", "{tmp}/sentiment"], "model of recipe 'sentiment', not 'textgen'"),
+    (["generate", "--model", "{tmp}"], "not a model directory"),
+    (["speed", "--model", "{model}", "--lengths", "0"], "--lengths must be at least 1"),
+])
+def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, saved_model, argv, message):
+    (tmp_path / "empty.txt").write_bytes(b"")
+    (tmp_path / "blank.txt").write_bytes(b"  \n\t\n")
+    (tmp_path / "nbsp.txt").write_text("\u00a0\u2003\n", encoding="utf-8")
+    (tmp_path / "latin1.txt").write_bytes("Romeo\ncaf\u00e9\n".encode("latin-1"))
+    (tmp_path / "short.txt").write_text("0123456789", encoding="utf-8")
+    (tmp_path / "sentiment").mkdir()
+    (tmp_path / "sentiment" / "config.json").write_text(json.dumps({"recipe": "sentiment", "config": {}}))
+    (tmp_path / "sentiment" / "model.keras").write_bytes(b"")
+    argv = [a.format(tmp=tmp_path, model=saved_model) for a in argv]
+    if argv[0] not in ("generate", "speed"):
+        argv += ["--out", str(tmp_path / "out")]
+    code, err = run_cli(argv, capsys)
+    assert code == 2 and message in err, err
+    assert err.count("\n") == 1, err
+    assert not (tmp_path / "out").exists()  # a refused run writes nothing
+
+
+def test_another_encoding_can_be_named(tmp_path):
+    (tmp_path / "latin1.txt").write_bytes("Romeo\ncaf\u00e9\n".encode("latin-1"))
+    assert data.read_corpus(tmp_path / "latin1.txt", "latin-1") == "Romeo\ncaf\u00e9\n"
+
+
+@pytest.mark.real_data
+def test_tiny_shakespeare_is_found_split_and_has_a_unigram_baseline(real_data, monkeypatch):
+    monkeypatch.setenv("RECIPES_DATA_DIR", str(real_data))
+    text, source = data.load_text("", "tinyshakespeare", "utf-8")
+    assert len(text) == 1_115_394 and len(set(text)) == 65 and source.endswith("text/tinyshakespeare.txt")
+    corpus = data.split(text, 0.1, 100)
+    vocab = data.vocabulary(corpus.train)
+    assert len(corpus.train) == 1_003_855 and corpus.val == text[1_003_855:] and corpus.dropped == 0
+    unigram = data.unigram_loss(data.encode(corpus.train, vocab), data.encode(corpus.val, vocab), len(vocab))
+    assert 3.0 < unigram < 3.5  # about 4.7 bits per character
