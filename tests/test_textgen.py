@@ -177,11 +177,12 @@ def test_train_on_a_text_file_then_generate(tmp_path, capsys):
     assert cli.main(argv) == first
 
 
-@pytest.fixture
-def saved_model(tmp_path):
+@pytest.fixture(scope="module")
+def saved_model(tmp_path_factory):
     lm, generator, config = random_generator("rnn", units=4, layers=1)
-    save(tmp_path / "model", lm, config, generator.vocab)
-    return tmp_path / "model"
+    folder = tmp_path_factory.mktemp("textgen") / "model"
+    save(folder, lm, config, generator.vocab)
+    return folder
 
 
 @pytest.mark.parametrize("argv,message", [

@@ -8,7 +8,6 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
 from keras import ops
 
 from shared.config import command_parser
@@ -26,7 +25,7 @@ def time_carried(generator, prompt, length, seed=0):
     return text, time.perf_counter() - started
 
 
-def time_window(trained, ids, first, every=1):
+def time_window(window_call, ids, first, every=1):
     """Seconds to predict characters first..len(ids)-1, each from a fresh pass over all earlier ones.
 
     A pass costs the same for any text of the same length, so with every > 1 only every
@@ -35,7 +34,7 @@ def time_window(trained, ids, first, every=1):
     total, timed = 0.0, 0
     for end in range(first, len(ids), every):
         started = time.perf_counter()
-        ops.convert_to_numpy(trained(ids[None, :end], training=False)[0, -1])  # (vocab,) next-char logits
+        ops.convert_to_numpy(window_call(ids[None, :end])[0, -1])  # (vocab,) next-char logits
         total += time.perf_counter() - started
         timed += 1
     return total * (len(ids) - first) / timed
@@ -43,11 +42,12 @@ def time_window(trained, ids, first, every=1):
 
 def measure(generator, trained, prompt, length, every=1, seed=0):
     """One row of the speed table for `length` new characters."""
-    generator.characters(prompt, 2, 0.8).__next__()  # warm up both paths before timing
-    trained(generator.encode(prompt)[None], training=False)
+    window_call = generate.compiled_call(trained)  # the same kind of call as the generator's
+    "".join(generator.characters(prompt, 2, 0.8))  # trace both graphs before timing
+    window_call(generator.encode(prompt)[None])
     text, carried = time_carried(generator, prompt, length, seed)
     ids = generator.encode(prompt + text)
-    window = time_window(trained, ids, len(prompt), every)
+    window = time_window(window_call, ids, len(prompt), every)
     return {"length": length, "carried_seconds": carried, "carried_chars_per_second": length / carried,
             "window_seconds": window, "window_chars_per_second": length / window,
             "ratio": window / carried, "window_timed_every": every}
