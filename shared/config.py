@@ -36,6 +36,8 @@ class TrainConfig:
     clipnorm: float = option(
         1.0, "clip each variable's gradient to this L2 norm; 0 turns clipping off", bounds="[0, inf)"
     )
+    lr_schedule: str = option("constant", "learning rate: constant, or cosine decay to 0 over all epochs",
+                              choices=("constant", "cosine"))
     patience: int = option(2, "stop after this many epochs without a lower validation loss", bounds="[1, inf)")
     seed: int = option(0, "seed for shuffling, splits and weight initialisation")
     mixed_precision: bool = option(False, "float16 compute on GPU (bfloat16 on CPU), float32 outputs")

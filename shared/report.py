@@ -20,6 +20,17 @@ def versions():
     return found
 
 
+def training_facts(history, monitor="val_loss"):
+    """The part of metrics.json every recipe shares: epochs, best epoch, time, device, versions."""
+    from shared import device
+
+    rows = history["epochs"]
+    scores = [float(row[monitor]) for row in rows]
+    return {"epochs_run": len(rows), "best_epoch": 1 + scores.index(min(scores)),
+            "train_seconds": history["train_seconds"], "resumed_from_epoch": history["resumed_from_epoch"],
+            "device": device.describe(), "versions": versions()}
+
+
 def metrics_json(metrics):
     return json.dumps(metrics, indent=2, default=float) + "\n"
 

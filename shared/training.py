@@ -53,8 +53,13 @@ class Adam(keras.optimizers.Adam):
         return super()._clip_gradients(grads)
 
 
-def make_optimizer(lr, clipnorm):
-    """Adam with per-variable gradient clipping; clipnorm 0 turns clipping off."""
+def make_optimizer(lr, clipnorm, decay_steps=None):
+    """Adam with per-variable gradient clipping (clipnorm 0: off); with decay_steps, a cosine schedule
+
+    from lr down to 0 over that many steps (annealing lets the last epoch settle instead of overfit).
+    """
+    if decay_steps:
+        lr = keras.optimizers.schedules.CosineDecay(lr, decay_steps)
     return Adam(learning_rate=lr, clipnorm=clipnorm if clipnorm > 0 else None)
 
 
@@ -83,10 +88,16 @@ def setup(config):
     return device.strategy(config.strategy)
 
 
-def compile_model(model, config, *, loss, metrics=()):
+def compile_model(model, config, *, loss, metrics=(), steps_per_epoch=None):
+    """Compile with the shared optimizer; config.lr_schedule "cosine" needs steps_per_epoch."""
+    decay_steps = None
+    if getattr(config, "lr_schedule", "constant") == "cosine":
+        if not steps_per_epoch:
+            raise UserError("--lr-schedule cosine is not available in this recipe")
+        decay_steps = config.epochs * steps_per_epoch
     # Keywords only: compile's third positional argument is loss_weights, not metrics.
     # jit_compile=False: XLA made recurrent models 2-3x slower on CPU, and cannot compile cuDNN ops.
-    model.compile(optimizer=make_optimizer(config.lr, config.clipnorm), loss=loss,
+    model.compile(optimizer=make_optimizer(config.lr, config.clipnorm, decay_steps), loss=loss,
                   metrics=list(metrics), jit_compile=False)
 
 

@@ -124,3 +124,22 @@ def test_seeding_makes_runs_repeatable(tmp_path):
         result = fit(tiny_model(config), batches(x, y), batches(x, y), config, tmp_path / name, verbose=0)
         losses.append([row["loss"] for row in result["epochs"]])
     assert losses[0] == losses[1]
+
+
+def test_cosine_schedule_anneals_to_zero_over_all_epochs():
+    optimizer = make_optimizer(0.1, 1.0, decay_steps=10)
+    variable = keras.Variable(np.zeros(2, dtype="float32"))
+    rates = []
+    for _ in range(10):
+        rates.append(float(keras.ops.convert_to_numpy(optimizer.learning_rate)))
+        optimizer.apply([np.ones(2, dtype="float32")], [variable])
+    assert rates[0] == pytest.approx(0.1) and rates == sorted(rates, reverse=True)
+    assert float(keras.ops.convert_to_numpy(optimizer.learning_rate)) == pytest.approx(0.0, abs=1e-7)
+
+
+def test_cosine_without_a_known_epoch_length_is_refused():
+    from shared.errors import UserError
+
+    config = TinyConfig(lr_schedule="cosine")
+    with pytest.raises(UserError, match="cosine is not available"):
+        tiny_model(config)

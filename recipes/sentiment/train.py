@@ -5,11 +5,10 @@ import time
 import keras
 import numpy as np
 
-from shared import device
 from shared.artifacts import ensure_writable, publish
 from shared.config import TrainConfig, option, parse, to_json
 from shared.errors import reported
-from shared.report import metrics_json, plot_curves, print_comparison, versions
+from shared.report import metrics_json, plot_curves, print_comparison, training_facts
 from shared.training import check_resumable, compile_model, evaluate, fit, setup
 
 from . import data, model
@@ -33,7 +32,9 @@ class Config(TrainConfig):
     max_tokens: int = option(20000, "vocabulary size, from training text only", bounds="[3, inf)")
     seq_len: int = option(400, "words kept from the start of each review", bounds="[1, inf)")
     val_fraction: float = option(0.1, "share of the training split held out for validation", bounds="(0, 1)")
-    epochs: int = option(3, "maximum passes over the training data", bounds="[1, inf)")
+    epochs: int = option(2, "maximum passes over the training data", bounds="[1, inf)")
+    lr_schedule: str = option("cosine", "learning rate: constant, or cosine decay to 0 over all epochs",
+                              choices=("constant", "cosine"))
     patience: int = option(1, "stop after this many epochs without a lower validation loss", bounds="[1, inf)")
 
 
@@ -62,7 +63,8 @@ def run(config):
     with strategy.scope():
         classifier = model.build_classifier(config, vectorizer.vocabulary_size())
         compile_model(classifier, config, loss="binary_crossentropy",
-                      metrics=[keras.metrics.BinaryAccuracy(name="accuracy"), keras.metrics.AUC(name="auc")])
+                      metrics=[keras.metrics.BinaryAccuracy(name="accuracy"), keras.metrics.AUC(name="auc")],
+                      steps_per_epoch=int(train_batches.reduce(0, lambda count, _: count + 1)))
     classifier.summary(print_fn=lambda line, **_: print("  " + line))
     history = fit(classifier, train_batches, val_batches, config, config.out, config_json=config_json)
 
@@ -78,11 +80,7 @@ def run(config):
         "sizes": {"train": len(train), "validation": len(val), "test": len(test)},
         "test": scores,
         "baseline": {"name": "majority class of the training split", **baseline},
-        "epochs_run": len(history["epochs"]),
-        "best_epoch": 1 + min(range(len(history["epochs"])), key=lambda i: float(history["epochs"][i]["val_loss"])),
-        "train_seconds": history["train_seconds"], "test_seconds": time.perf_counter() - started,
-        "resumed_from_epoch": history["resumed_from_epoch"],
-        "device": device.describe(), "versions": versions(),
+        "test_seconds": time.perf_counter() - started, **training_facts(history),
     }
     publish(config.out, {"config.json": config_json, "metrics.json": metrics_json(metrics),
                          "curves.png": plot_curves(history["epochs"], ("loss", "accuracy"))},
