@@ -126,6 +126,8 @@ def run(config, home):
 
     train_batches = data.batches(train_ids, config.seq_len, config.batch_size, shuffle_seed=config.seed)
     val_batches = data.batches(val_ids, config.seq_len, config.batch_size)
+    inputs, targets = next(iter(val_batches))
+    print(f"  batches of {tuple(inputs.shape)} character ids -> {tuple(targets.shape)} next characters")
     with strategy.scope():
         lm = model.build_language_model(config, len(vocab))
         compile_model(lm, config, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
