@@ -190,3 +190,14 @@ def test_smoke_run_on_real_reviews_beats_the_majority_baseline(real_data, tmp_pa
     assert metrics["baseline"]["accuracy"] == 0.5
     assert metrics["test"]["accuracy"] > metrics["baseline"]["accuracy"] + 0.05
     assert metrics["test"]["auc"] > 0.6
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("bidirectional", [True, False])
+@pytest.mark.parametrize("pooling", ["mean", "last"])
+def test_classifier_builds_for_every_cell_direction_and_pooling(cell, bidirectional, pooling):
+    config = train.Config(cell=cell, bidirectional=bidirectional, pooling=pooling, units=3, layers=2,
+                          embedding_dim=4)
+    classifier = model.build_classifier(config, vocab_size=20)
+    probabilities = classifier.predict(np.array([[3, 4, 5, 0], [6, 0, 0, 0]]), verbose=0)
+    assert probabilities.shape == (2, 1) and ((probabilities > 0) & (probabilities < 1)).all()

@@ -50,7 +50,7 @@ def tiny_problem(seed=0):
 def tiny_model(config):
     setup(config)
     inputs = keras.Input((6, 2))
-    outputs = keras.layers.Dense(1, activation="sigmoid")(keras.layers.GRU(4)(inputs))
+    outputs = keras.layers.Dense(1, activation="sigmoid", dtype="float32")(keras.layers.GRU(4)(inputs))
     model = keras.Model(inputs, outputs)
     compile_model(model, config, loss="binary_crossentropy", metrics=["accuracy"])
     return model
@@ -143,3 +143,16 @@ def test_cosine_without_a_known_epoch_length_is_refused():
     config = TinyConfig(lr_schedule="cosine")
     with pytest.raises(UserError, match="cosine is not available"):
         tiny_model(config)
+
+
+def test_mixed_precision_trains_with_finite_loss_and_float32_outputs(tmp_path):
+    config = TinyConfig(epochs=2, mixed_precision=True)
+    x, y = tiny_problem()
+    try:
+        model = tiny_model(config)
+        assert model.layers[1].compute_dtype in ("bfloat16", "float16")  # the recurrent layer
+        result = fit(model, batches(x, y), batches(x, y), config, tmp_path, verbose=0)
+        assert all(np.isfinite(float(row["loss"])) for row in result["epochs"])
+        assert model.predict(x[:2], verbose=0).dtype == np.float32
+    finally:
+        keras.config.set_dtype_policy("float32")

@@ -1,0 +1,229 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recipes.forecast import __main__ as cli
+from recipes.forecast import data, model, predict, train, windows
+from shared.artifacts import load_model, publish
+from shared.errors import UserError
+
+FAST = ["--units", "16", "--window", "20", "--vol-window", "10", "--batch-size", "64", "--lr", "0.01"]
+
+
+def prices_csv(path, close, volume=None, dates=None):
+    """A Yahoo-style CSV of the given closing prices, with High/Low around them."""
+    close = np.asarray(close, dtype=float)
+    dates = pd.bdate_range("2000-01-03", periods=len(close)) if dates is None else dates
+    volume = np.full(len(close), 1000.0) if volume is None else volume
+    frame = pd.DataFrame({"Date": pd.DatetimeIndex(dates).strftime("%Y-%m-%d"), "Open": close,
+                          "High": close * 1.01, "Low": close * 0.99, "Close": close, "Adj Close": close,
+                          "Volume": volume})
+    frame.to_csv(path, index=False)
+    return path
+
+
+def random_walk(days, seed=0):
+    rng = np.random.default_rng(seed)
+    return 50 * np.exp(np.cumsum(rng.normal(0.0005, 0.015, days)))
+
+
+def structured(days, seed=0):
+    """Log-returns with a 10-day cycle plus AR(1) noise: the past says much about tomorrow."""
+    rng = np.random.default_rng(seed)
+    noise = np.zeros(days)
+    for day in range(1, days):
+        noise[day] = 0.4 * noise[day - 1] + rng.normal(0, 0.006)
+    returns = 0.015 * np.sin(2 * np.pi * np.arange(days) / 10) + noise
+    return 40 * np.exp(np.cumsum(returns))
+
+
+def run_cli(argv, capsys):
+    """Exit code and stderr of the command line, as a user would see them."""
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(argv)
+    return exit_info.value.code, capsys.readouterr().err
+
+
+# --- reading real-world CSVs ---------------------------------------------------------------
+
+def test_us_dates_and_quoted_thousands_load(tmp_path):
+    path = tmp_path / "g.csv"
+    path.write_text('Date,Open,High,Low,Close,Volume\n1/3/2012,325.25,332.83,324.97,663.59,"7,380,500"\n'
+                    '1/4/2012,331.27,333.87,329.08,"1,666.45","5,749,400"\n')
+    prices = data.read_prices(path)
+    assert prices.target == "close" and list(prices.dates.astype(str)) == ["2012-01-03", "2012-01-04"]
+    assert list(prices.columns["volume"]) == [7380500, 5749400] and prices.price[1] == 1666.45
+
+
+def test_null_rows_unsorted_repeated_dates_and_zero_volume(tmp_path):
+    path = tmp_path / "p.csv"
+    path.write_text("Date,Open,High,Low,Close,Adj Close,Volume\n2020-01-03,1,1,1,3,3,0\n"
+                    "2020-01-02,null,null,null,null,null,null\n2020-01-01,1,1,1,1,1,0\n"
+                    "2020-01-03,1,1,1,4,4,0\n2020-01-06,1,1,1,5,5,10\n")
+    prices = data.read_prices(path)
+    assert list(prices.dates.astype(str)) == ["2020-01-01", "2020-01-03", "2020-01-06"]
+    assert list(prices.price) == [1, 4, 5]  # the later row of a repeated date wins
+    assert any("null" in note or "dropped" in note for note in prices.notes)
+    assert any("zero volume" in note for note in prices.notes)
+    features = windows.day_features(prices, ["return", "range", "volume"])
+    assert np.isfinite(features[1:]).all()
+
+
+@pytest.mark.real_data
+def test_classic_google_files_and_yahoo_exports_load_as_is(real_data):
+    stocks = real_data / "stocks"
+    train_part = data.read_prices(stocks / "Google_Stock_Price_Train.csv")
+    test_part = data.read_prices(stocks / "Google_Stock_Price_Test.csv")
+    assert (len(train_part), len(test_part)) == (1258, 20)
+    assert train_part.columns["volume"][0] == 7380500 and str(test_part.dates[0]) == "2017-01-03"
+    apple = data.read_prices(stocks / "AAPL.csv")
+    assert apple.target == "adjclose" and np.isfinite(apple.price).all() and len(apple) == 10086
+    assert apple.notes == ["1 rows without a date or Adj Close dropped"]  # the 1981-08-10 row of nulls
+    index = data.read_prices(stocks / "GSPC.csv")
+    assert index.columns["volume"][0] == 0 and np.all(np.diff(index.dates.astype(int)) > 0)
+
+
+# --- windows, splits and scaling -----------------------------------------------------------
+
+def load_synthetic(tmp_path, close, **kwargs):
+    return data.read_prices(prices_csv(tmp_path / "s.csv", close, **kwargs))
+
+
+def test_windows_stay_inside_their_split_and_never_look_ahead(tmp_path):
+    prices = load_synthetic(tmp_path, random_walk(400), volume=np.arange(400) * 10.0)
+    names = ["return", "range", "volume"]
+    parts, _, bounds = windows.build(prices, names, 15, 3, 5, (0.2, 0.2))
+    for part, (start, stop) in zip(parts, bounds):
+        first, last = prices.dates[start], prices.dates[stop - 1]
+        assert part.end_dates.min() >= prices.dates[start + 15]  # inputs start after the split's first day
+        assert part.target_dates.max() <= last and part.end_dates.min() > first
+        assert np.all(part.target_dates[:, 0] > part.end_dates)
+    # Changing every price after a window's last input day changes its targets, never its inputs
+    # (a test window: the scaler, fitted on the earlier training period, stays the same).
+    index = 10
+    end = int(np.searchsorted(prices.dates, parts[2].end_dates[index]))
+    changed = data.Prices(prices.dates, {k: v.copy() for k, v in prices.columns.items()}, prices.target, "", [])
+    for column in changed.columns.values():
+        column[end + 1:] *= 1.5
+    again = windows.build(changed, names, 15, 3, 5, (0.2, 0.2))[0][2]
+    np.testing.assert_array_equal(again.x[index], parts[2].x[index])
+    assert again.sigma[index] == parts[2].sigma[index] and not np.allclose(again.y[index], parts[2].y[index])
+    # Day by day, no feature of day d reads a value after d.
+    np.testing.assert_array_equal(windows.day_features(changed, names)[: end + 1],
+                                  windows.day_features(prices, names)[: end + 1])
+
+
+def test_scaler_comes_from_the_training_period_only(tmp_path):
+    close = random_walk(500)
+    prices = load_synthetic(tmp_path, close)
+    parts, scaler, bounds = windows.build(prices, ["return", "range"], 20, 1, 10, (0.15, 0.15))
+    wild = close.copy()
+    wild[bounds[1][0]:] *= np.exp(np.random.default_rng(1).normal(0, 0.2, len(close) - bounds[1][0]))
+    (train_again, *_), scaler_again, _ = windows.build(load_synthetic(tmp_path, wild), ["return", "range"],
+                                                       20, 1, 10, (0.15, 0.15))
+    assert scaler_again == scaler
+    np.testing.assert_array_equal(train_again.x, parts[0].x)
+
+
+def test_return_to_price_reconstruction_is_exact(tmp_path):
+    parts, _, _ = windows.build(load_synthetic(tmp_path, random_walk(300)), ["return"], 10, 4, 5, (0.2, 0.2))
+    test = parts[2]
+    np.testing.assert_allclose(windows.to_prices(test.base, test.y, test.sigma), test.future, rtol=1e-12)
+    stacked = np.repeat(test.y[..., None], 3, axis=2)  # (n, horizon, 3) like the model's output
+    np.testing.assert_allclose(windows.to_prices(test.base, stacked, test.sigma)[..., 1], test.future, rtol=1e-12)
+
+
+# --- the model -----------------------------------------------------------------------------
+
+def tiny_forecaster(horizon=3, features=3):
+    config = train.Config(window=8, horizon=horizon, units=4, dropout=0.0)
+    forecaster = model.build_forecaster(config, features)
+    rng = np.random.default_rng(0)
+    forecaster.set_weights([rng.normal(0, 2, w.shape) for w in forecaster.get_weights()])
+    return forecaster
+
+
+def test_quantiles_never_cross_and_pinball_loss_is_lowest_at_the_true_quantiles():
+    out = np.asarray(tiny_forecaster()(np.random.default_rng(1).normal(0, 3, (64, 8, 3)).astype("float32")))
+    assert out.shape == (64, 3, 3) and np.all(out[..., 0] <= out[..., 1]) and np.all(out[..., 1] <= out[..., 2])
+    samples = np.random.default_rng(2).normal(size=(20000, 1)).astype("float32")
+    def loss(low, mid, high):
+        return float(np.mean(model.pinball_loss(samples, np.broadcast_to(
+            np.array([low, mid, high], "float32"), (len(samples), 1, 3)))))
+    assert loss(-1.28, 0, 1.28) < loss(-0.8, 0, 0.8) and loss(-1.28, 0, 1.28) < loss(-1.28, 0.3, 1.28)
+
+
+def test_saved_model_reloads_with_identical_forecasts(tmp_path):
+    forecaster = tiny_forecaster()
+    publish(tmp_path, {}, model=forecaster)
+    inputs = np.random.default_rng(3).normal(size=(5, 8, 3)).astype("float32")
+    np.testing.assert_array_equal(np.asarray(load_model(tmp_path)(inputs)), np.asarray(forecaster(inputs)))
+
+
+@pytest.mark.slow
+def test_beats_persistence_on_structured_series_and_predicts_from_the_saved_model(tmp_path, capsys):
+    csv_path = prices_csv(tmp_path / "cycle.csv", structured(1500))
+    out = tmp_path / "run"
+    metrics = train.main(["--csv", str(csv_path), "--out", str(out), "--horizon", "2", "--epochs", "12", *FAST])
+    day = metrics["test"]["day_1"]
+    assert day["model"]["mae"] < 0.8 * day["persistence"]["mae"]
+    assert day["model"]["direction_accuracy"] > day["always_up"]["direction_accuracy"] + 0.1
+    assert 0.6 < day["model"]["coverage"] < 0.97 and day["model"]["width"] < day["naive_interval"]["width"]
+    assert json.loads((out / "metrics.json").read_text())["test"]["day_2"]["model"]["mae"] > 0
+    assert (out / "test_forecast.png").read_bytes()[:4] == b"\x89PNG"
+    capsys.readouterr()
+    cli.main(["predict", "--model", str(out), "--csv", str(csv_path), "--json"])
+    shown = json.loads(capsys.readouterr().out)
+    assert [row["day"] for row in shown["forecasts"]] == [1, 2] and shown["forecasts"][0]["date"] > shown["last_date"]
+    assert all(row["low"] <= row["median"] <= row["high"] for row in shown["forecasts"])
+    forecaster, config, scaler = predict.load(out)
+    again = predict.forecast(load_model(out), data.read_prices(csv_path), config, scaler)
+    assert again == shown["forecasts"]
+
+
+# --- bad input -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("content,extra,message", [
+    ("Day,Close\n1,2\n", [], "no Date column"),
+    ("Date,Open\n2020-01-01,2\n", [], "no Close column to forecast"),
+    ("Date,Close\n2020-01-01,2\n2020-01-02,abc\n", [], "line 3: Close 'abc' is not a number"),
+    ("Date,Close\n2020-01-01,2\n2020-13-45,3\n2020-01-03,3\n", [], "line 3: date '2020-13-45'"),
+    ("Date,Close\n" + "".join(f"2020-01-{d:02d},{d}\n" for d in range(1, 29)), ["--features", "return"],
+     "no train window"),
+    ("Date,Close\n" + "".join(f"2020-01-{d:02d},7\n" for d in range(1, 29)), [], "is constant"),
+    ("Date,Close\n2020-01-01,0\n2020-01-02,1\n", [], "line 2: Close 0.0 is not a positive price"),
+    ("Date,Close\n2020-01-01,1\n", ["--window", "0"], "--window must be in"),
+    ("Date,Close\n2020-01-01,1\n", ["--horizon", "0"], "--horizon must be in"),
+    ("Date,Close\n2020-01-01,1\n", ["--features", "sentiment"], "unknown feature 'sentiment'"),
+    ("Date,Close\n" + "".join(f"2020-{m:02d}-{d:02d},{d + m}\n" for m in range(1, 13) for d in range(1, 29)),
+     [], "feature 'range' needs High and Low"),
+])
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, content, extra, message):
+    path = tmp_path / "bad.csv"
+    path.write_text(content)
+    code, err = run_cli(["--csv", str(path), "--out", str(tmp_path / "out"), *extra], capsys)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_failed_download_names_the_source_and_suggests_csv(tmp_path, capsys, monkeypatch):
+    import urllib.error
+    import urllib.request
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("Name or service not known")
+
+    monkeypatch.delenv("RECIPES_DATA_DIR", raising=False)
+    monkeypatch.setenv("RECIPES_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    code, err = run_cli(["--ticker", "NOSUCH", "--out", str(tmp_path / "out")], capsys)
+    assert code == 2 and "Stooq" in err and "--csv" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists() and not list((tmp_path / "cache").rglob("*.csv"))
+
+
+def test_predict_refuses_a_folder_that_is_no_model(tmp_path, capsys):
+    path = prices_csv(tmp_path / "p.csv", random_walk(60))
+    code, err = run_cli(["predict", "--model", str(tmp_path), "--csv", str(path)], capsys)
+    assert code == 2 and "not a model directory" in err
