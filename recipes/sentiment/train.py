@@ -60,6 +60,8 @@ def run(config):
     batch = config.batch_size * strategy.num_replicas_in_sync
     train_batches = data.token_batches(vectorizer, train, batch, config.seq_len, shuffle_seed=config.seed)
     val_batches = data.token_batches(vectorizer, val, batch, config.seq_len)
+    print(f"  vocabulary {vectorizer.vocabulary_size()} tokens from training text; batches of {batch} "
+          f"reviews, each padded to its longest review (at most {config.seq_len} tokens)")
     with strategy.scope():
         classifier = model.build_classifier(config, vectorizer.vocabulary_size())
         compile_model(classifier, config, loss="binary_crossentropy",
