@@ -155,6 +155,17 @@ def test_quantiles_never_cross_and_pinball_loss_is_lowest_at_the_true_quantiles(
     assert loss(-1.28, 0, 1.28) < loss(-0.8, 0, 0.8) and loss(-1.28, 0, 1.28) < loss(-1.28, 0.3, 1.28)
 
 
+def test_validation_calibration_makes_the_band_cover_80_percent_and_keeps_the_order():
+    rng = np.random.default_rng(4)
+    y = rng.standard_t(3, size=(1000, 2))  # heavier tails than the normal band assumes
+    band = np.broadcast_to(np.array([-1.0, 0.1, 0.9]), (1000, 2, 3))
+    scales = windows.interval_scales(y, band)
+    widened = windows.widen(band, scales)
+    covered = (y >= widened[..., 0]) & (y <= widened[..., 2])
+    assert np.all(np.abs(covered.mean(axis=0) - 0.8) < 0.005) and np.all(scales > 1)
+    assert np.all(np.diff(widened, axis=-1) >= 0) and np.array_equal(widened[..., 1], band[..., 1])
+
+
 def test_saved_model_reloads_with_identical_forecasts(tmp_path):
     forecaster = tiny_forecaster()
     publish(tmp_path, {}, model=forecaster)

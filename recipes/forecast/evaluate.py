@@ -60,6 +60,10 @@ def print_table(title, day):
     ratio = day["model"]["mae"] / day["persistence"]["mae"]
     print(f"  model MAE / persistence MAE = {ratio:.4f}  ({'better' if ratio < 1 else 'worse'} by "
           f"{abs(1 - ratio):.2%}); 80% interval covers {day['model']['coverage']:.1%} of days")
+    if "model_uncalibrated_interval" in day:
+        before = day["model_uncalibrated_interval"]
+        print(f"  (before calibration on the validation period: coverage {before['coverage']:.1%}, "
+              f"width {before['width']:.4f})")
 
 
 def plot_test(test, prices, title):

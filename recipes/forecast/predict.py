@@ -22,6 +22,7 @@ def forecast(forecaster, prices, config, scaler):
                                if len(prices) > window + windows.VOLUME_MEAN_DAYS else 0)[-window:]
     x, sigma = windows.make_inputs(raw[None], names, config["vol_window"], scaler["floor"], scaler["train_sigma"])
     quantiles = np.asarray(forecaster(windows.standardise(x, scaler), training=False), dtype="float64")
+    quantiles = windows.widen(quantiles, scaler["interval_scales"])  # calibrated as in training
     prices_q = windows.to_prices(prices.price[-1:], quantiles, sigma)[0]  # (horizon, 3)
     last = prices.dates[-1]
     return [{"day": step + 1, "date": str(np.busday_offset(last, step + 1, roll="forward")),

@@ -142,5 +142,26 @@ def build(prices, names, window, horizon, vol_window, fractions):
     return parts, scaler, bounds
 
 
+def interval_scales(y, quantiles, coverage=0.8):
+    """(horizon,) factors for the band's two half-widths that make it cover `coverage` of (y, quantiles).
+
+    Fitted on the validation period (split conformal calibration): a sample is covered once
+    the factor reaches max((median - y) / lower half-width, (y - median) / upper half-width).
+    """
+    low, median, high = quantiles[..., 0], quantiles[..., 1], quantiles[..., 2]
+    with np.errstate(divide="ignore", invalid="ignore"):  # a zero half-width needs an infinite factor
+        needed = np.maximum((median - y) / (median - low), (y - median) / (high - median))
+    needed = np.nan_to_num(needed, nan=0.0)  # (n, horizon)
+    return np.quantile(needed, coverage, axis=0, method="higher")
+
+
+def widen(quantiles, scales):
+    """(n, horizon, 3) quantiles with each half of the band multiplied by its step's factor."""
+    scales = np.asarray(scales)[None, :]
+    median = quantiles[..., 1]
+    return np.stack([median - scales * (median - quantiles[..., 0]), median,
+                     median + scales * (quantiles[..., 2] - median)], axis=-1)
+
+
 def standardise(x, scaler):
     return ((x - np.array(scaler["mean"])) / np.array(scaler["std"])).astype("float32")
