@@ -133,8 +133,10 @@ def _fetcher(ticker):
         if not path.is_file():
             try:
                 download(url, path)
-            except UserError:
-                raise UserError(f"could not download {ticker} from Stooq ({url}); offline, pass a CSV "
+            except UserError as error:
+                reason = re.search(r"\((.*)\);", str(error))  # shared.data's message: URL (reason); advice
+                raise UserError(f"could not download {ticker} from Stooq ({url}: "
+                                f"{reason.group(1) if reason else 'failed'}); offline, pass a CSV "
                                 "with --csv PATH or set RECIPES_DATA_DIR") from None
             if not path.read_text(encoding="utf-8", errors="replace").lower().startswith("date"):
                 answer = path.read_text(encoding="utf-8", errors="replace").strip()[:80]

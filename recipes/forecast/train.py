@@ -1,7 +1,7 @@
 """Train a quantile forecaster on daily prices, score it on the most recent period against naive forecasts."""
 import dataclasses
 import json
-import time
+from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
@@ -120,7 +120,7 @@ def run(config):
     }
     publish(config.out, {"config.json": config_json, "scaler.json": json.dumps(scaler, indent=2) + "\n",
                          "metrics.json": metrics_json(metrics), "curves.png": plot_curves(history["epochs"]),
-                         "test_forecast.png": evaluate.plot_test(test, prices_q, config.csv or config.ticker)},
+                         "test_forecast.png": evaluate.plot_test(test, prices_q, Path(prices.source).stem)},
             model=forecaster)
     print(f"\nsaved model, config, scaler, metrics and plots in {config.out}/ "
           f"({metrics['train_seconds'] / 60:.1f} min of training)")
