@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from recipes.forecast import __main__ as cli
-from recipes.forecast import data, model, predict, train, windows
+from recipes.forecast import data, evaluate, model, predict, train, windows
 from shared.artifacts import load_model, publish
 from shared.errors import UserError
 
@@ -133,6 +133,17 @@ def test_return_to_price_reconstruction_is_exact(tmp_path):
     np.testing.assert_allclose(windows.to_prices(test.base, test.y, test.sigma), test.future, rtol=1e-12)
     stacked = np.repeat(test.y[..., None], 3, axis=2)  # (n, horizon, 3) like the model's output
     np.testing.assert_allclose(windows.to_prices(test.base, stacked, test.sigma)[..., 1], test.future, rtol=1e-12)
+
+
+def test_scores_perfect_forecasts_and_widen_the_naive_band_with_the_horizon(tmp_path):
+    parts, scaler, _ = windows.build(load_synthetic(tmp_path, random_walk(300)), ["return"], 10, 2, 5, (0.2, 0.2))
+    test = parts[2]
+    scaler["naive_quantiles"] = [[-1.0, 0.0, 1.0]] * 2
+    results, prices = evaluate.score(test, np.repeat(test.y[..., None], 3, axis=2), scaler)
+    assert results["day_2"]["model"]["mae"] < 1e-9 and results["day_1"]["model"]["direction_accuracy"] == 1
+    assert results["day_1"]["model"]["coverage"] == 1 and results["day_1"]["persistence"]["mae"] > 0
+    ratio = results["day_2"]["naive_interval"]["width"] / results["day_1"]["naive_interval"]["width"]
+    assert 1.35 < ratio < 1.5  # sqrt(2): two days of volatility, not one
 
 
 # --- the model -----------------------------------------------------------------------------

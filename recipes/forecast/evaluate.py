@@ -29,12 +29,11 @@ def interval_scores(actual, low, high, base):
 def score(test, quantiles, scaler):
     """{"day_h": {model, persistence, drift, always_up, naive_interval}} for each step ahead."""
     prices = to_prices(test.base, quantiles, test.sigma)  # (n, horizon, 3)
-    naive = np.array(scaler["naive_quantiles"])  # (horizon, 3)
+    naive = np.broadcast_to(np.array(scaler["naive_quantiles"]), quantiles.shape)  # (n, horizon, 3)
+    naive_prices = to_prices(test.base, naive, test.sigma)
     results = {}
     for step in range(quantiles.shape[1]):
-        actual, base = test.future[:, step], test.base
-        naive_band = to_prices(base, np.broadcast_to(naive[step], (len(base), 3))[:, None, :],
-                               test.sigma)[:, 0]  # (n, 3)
+        actual, base, naive_band = test.future[:, step], test.base, naive_prices[:, step]
         drift = base * np.exp(scaler["mean_return"] * (step + 1))
         results[f"day_{step + 1}"] = {
             "model": {**point_scores(actual, prices[:, step, 1], base),
