@@ -61,8 +61,6 @@ def _parse_dates(raw, path, first_line):
 
 
 def _parse_number(raw, name, path, first_line):
-    if raw.dtype.kind in "if":
-        return raw.astype("float64")
     text = raw.astype(str).str.strip().str.replace(",", "", regex=False)  # "7,380,500" -> 7380500
     values = pd.to_numeric(text, errors="coerce")
     bad = values.isna() & ~text.str.lower().isin(MISSING) & raw.notna()
