@@ -83,10 +83,11 @@ class Generator:
         """Yield `length` new characters; the prompt is read in one call, then one step per character."""
         rng = np.random.default_rng(seed)
         logits, states = self.feed(self.encode(prompt))
-        for _ in range(length):
+        for position in range(length):
             index = rng.choice(len(self.vocab), p=distribution(logits[-1], temperature, top_k))
             yield self.vocab[index]
-            logits, states = self.feed([index], states)
+            if position + 1 < length:  # the last character needs no prediction after it
+                logits, states = self.feed([index], states)
 
 
 def greedy_steps(generator, prompt, steps):
