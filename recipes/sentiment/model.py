@@ -27,7 +27,7 @@ def build_classifier(config, vocab_size):
 def with_vectorizer(vectorizer, classifier):
     """The model users get: raw review strings (batch,) in, P(positive) (batch, 1) out."""
     # An uncompiled copy: the trained classifier carries Adam's moments, two thirds of the file.
-    weights_only = keras.models.clone_model(classifier)
+    weights_only = keras.Model.from_config(classifier.get_config())  # clone_model would copy compile()
     weights_only.set_weights(classifier.get_weights())
     text = keras.Input(shape=(), dtype="string", name="review")
     return keras.Model(text, weights_only(vectorizer(text)), name="sentiment")
