@@ -110,12 +110,12 @@ def windows(ids, seq_len):
     return inputs, targets
 
 
-def batches(ids, seq_len, batch_size, shuffle_seed=None):
+def batches(ids, seq_len, batch_size, shuffle_seed=None, min_batches=MIN_BATCHES):
     """A tf.data pipeline of (batch, seq_len) int32 pairs; shuffled (per epoch) when given a seed."""
     inputs, targets = windows(ids, seq_len)
     data = tf.data.Dataset.from_tensor_slices((inputs, targets))
     if shuffle_seed is not None:
-        repeats = max(1, math.ceil(MIN_BATCHES * batch_size / len(inputs)))
+        repeats = max(1, math.ceil(min_batches * batch_size / len(inputs)))
         data = data.repeat(repeats).shuffle(len(inputs) * repeats, seed=shuffle_seed,
                                             reshuffle_each_iteration=True)
     return data.batch(batch_size).prefetch(tf.data.AUTOTUNE)

@@ -124,7 +124,8 @@ def run(config, home):
           (" (the training word itself: HOME has no tail to hold out)" if home else
            f", {corpus.dropped} unseen characters dropped" if corpus.dropped else ""))
 
-    train_batches = data.batches(train_ids, config.seq_len, config.batch_size, shuffle_seed=config.seed)
+    train_batches = data.batches(train_ids, config.seq_len, config.batch_size, shuffle_seed=config.seed,
+                                 min_batches=1 if config.smoke else data.MIN_BATCHES)
     val_batches = data.batches(val_ids, config.seq_len, config.batch_size)
     inputs, targets = next(iter(val_batches))
     print(f"  batches of {tuple(inputs.shape)} character ids -> {tuple(targets.shape)} next characters")
