@@ -7,7 +7,6 @@ import pytest
 from recipes.forecast import __main__ as cli
 from recipes.forecast import data, evaluate, model, predict, train, windows
 from shared.artifacts import load_model, publish
-from shared.errors import UserError
 
 FAST = ["--units", "16", "--window", "20", "--vol-window", "10", "--batch-size", "64", "--lr", "0.01"]
 
@@ -202,7 +201,7 @@ def test_beats_persistence_on_structured_series_and_predicts_from_the_saved_mode
     assert [row["day"] for row in shown["forecasts"]] == [1, 2] and shown["forecasts"][0]["date"] > shown["last_date"]
     assert all(row["low"] <= row["median"] <= row["high"] for row in shown["forecasts"])
     forecaster, config, scaler = predict.load(out)
-    again = predict.forecast(load_model(out), data.read_prices(csv_path), config, scaler)
+    again = predict.forecast(forecaster, data.read_prices(csv_path), config, scaler)
     assert again == shown["forecasts"]
 
 

@@ -3,14 +3,12 @@ import dataclasses
 import json
 from pathlib import Path
 
-import numpy as np
 import tensorflow as tf
 
-from shared import device
 from shared.artifacts import ensure_writable, publish
 from shared.config import TrainConfig, option, parse, to_json
 from shared.errors import UserError, reported
-from shared.report import metrics_json, plot_curves, versions
+from shared.report import metrics_json, plot_curves, training_facts
 from shared.training import check_resumable, compile_model, fit, setup
 
 from . import data, evaluate, model, windows
@@ -87,7 +85,7 @@ def run(config):
     batch = config.batch_size * strategy.num_replicas_in_sync
     with strategy.scope():
         forecaster = model.build_forecaster(config, train.x.shape[2])
-        compile_model(forecaster, config, loss=model.pinball_loss)
+        compile_model(forecaster, config, loss=model.pinball_loss, steps_per_epoch=-(-len(train) // batch))
     forecaster.summary(print_fn=lambda line, **_: print("  " + line))
     history = fit(forecaster, batches(train, scaler, batch, config.seed), batches(val, scaler, batch),
                   config, config.out, config_json=config_json)
@@ -107,16 +105,13 @@ def run(config):
                                                        for k in ("coverage", "width", "width_pct")}
     for day in sorted({1, config.horizon}):
         evaluate.print_table(f"test period, {day} day(s) ahead ({len(test)} forecasts)", results[f"day_{day}"])
-    val_losses = [float(row["val_loss"]) for row in history["epochs"]]
     metrics = {
         "recipe": RECIPE, "smoke": config.smoke, "data": prices.source, "target": prices.target,
         "features": names, "cleaned": prices.notes,
         "periods": {name: {"from": str(prices.dates[start]), "to": str(prices.dates[stop - 1]), "windows": len(part)}
                     for name, part, (start, stop) in zip(windows.SPLITS, (train, val, test), bounds)},
         "test": results,
-        "epochs_run": len(history["epochs"]), "best_epoch": 1 + int(np.argmin(val_losses)),
-        "train_seconds": history["train_seconds"], "resumed_from_epoch": history["resumed_from_epoch"],
-        "device": device.describe(), "versions": versions(),
+        **training_facts(history),
     }
     publish(config.out, {"config.json": config_json, "scaler.json": json.dumps(scaler, indent=2) + "\n",
                          "metrics.json": metrics_json(metrics), "curves.png": plot_curves(history["epochs"]),
