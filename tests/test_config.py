@@ -56,3 +56,15 @@ def test_a_folder_without_a_model_is_refused(tmp_path):
         load_saved(tmp_path, "demo")
     with pytest.raises(UserError, match="no such model directory"):
         load_saved(tmp_path / "missing", "demo")
+
+
+@pytest.mark.parametrize("recipe", ["sentiment", "forecast", "textgen"])
+def test_a_user_mistake_prints_exactly_one_line_from_the_command_line(recipe):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    finished = subprocess.run([sys.executable, "-m", f"recipes.{recipe}", "--epochs", "0"],
+                              cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=120)
+    assert finished.returncode == 2
+    assert finished.stderr == f"python -m recipes.{recipe}: error: --epochs must be in [1, inf), got 0\n"

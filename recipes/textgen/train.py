@@ -13,11 +13,10 @@ import time
 import keras
 import numpy as np
 
-from shared import device
 from shared.artifacts import ensure_writable, publish
 from shared.config import TrainConfig, option, parse, to_json
 from shared.errors import reported
-from shared.report import metrics_json, plot_curves, print_comparison, versions
+from shared.report import metrics_json, plot_curves, print_comparison, training_facts
 from shared.training import check_resumable, compile_model, fit, setup
 
 from . import data, generate, model
@@ -145,13 +144,8 @@ def run(config, home):
         "recipe": RECIPE, "smoke": config.smoke, "data": source, "vocabulary_size": len(vocab),
         "sizes": {"train": len(corpus.train), "validation": len(corpus.val), "validation_dropped": corpus.dropped},
         "validation": model_scores, "baseline": {"name": "unigram (training character frequencies)", **baseline},
-        "epochs_run": len(history["epochs"]), "train_seconds": history["train_seconds"],
-        "resumed_from_epoch": history["resumed_from_epoch"],
-        "device": device.describe(), "versions": versions(),
+        **training_facts(history),
     }
-    if history["epochs"]:
-        metrics["best_epoch"] = 1 + min(range(len(history["epochs"])),
-                                        key=lambda i: float(history["epochs"][i]["val_loss"]))
     generator = generate.Generator(lm, vocab, config.cell, config.units, config.layers)
     if home:
         chosen, steps = show_home(generator)
