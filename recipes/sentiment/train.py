@@ -30,9 +30,9 @@ class Config(TrainConfig):
     embedding_dim: int = option(128, "size of each word vector", bounds="[1, inf)")
     dropout: float = option(0.3, "dropout on each layer's inputs", bounds="[0, 1)")
     max_tokens: int = option(20000, "vocabulary size, from training text only", bounds="[3, inf)")
-    seq_len: int = option(400, "words kept from the start of each review", bounds="[1, inf)")
+    seq_len: int = option(600, "words kept from the start of each review", bounds="[1, inf)")
     val_fraction: float = option(0.1, "share of the training split held out for validation", bounds="(0, 1)")
-    epochs: int = option(3, "maximum passes over the training data", bounds="[1, inf)")
+    epochs: int = option(2, "maximum passes over the training data", bounds="[1, inf)")
     lr_schedule: str = option("cosine", "learning rate: constant, or cosine decay to 0 over all epochs",
                               choices=("constant", "cosine"))
     patience: int = option(1, "stop after this many epochs without a lower validation loss", bounds="[1, inf)")
