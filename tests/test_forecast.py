@@ -177,6 +177,26 @@ def test_validation_calibration_makes_the_band_cover_80_percent_and_keeps_the_or
     assert np.all(np.diff(widened, axis=-1) >= 0) and np.array_equal(widened[..., 1], band[..., 1])
 
 
+def test_rolling_calibration_uses_only_known_outcomes_and_follows_a_change_in_volatility():
+    rng = np.random.default_rng(5)
+    known = np.abs(rng.normal(size=(300, 2)))
+    new = np.abs(rng.normal(size=(400, 2))) * np.where(np.arange(400) < 200, 1.0, 3.0)[:, None]
+    scales = windows.rolling_scales(known, new, days=100)
+    # No look-ahead: changing the future (and today's own outcome) changes no factor up to today.
+    later = new.copy()
+    later[150:] *= 50
+    np.testing.assert_array_equal(windows.rolling_scales(known, later, days=100)[:151, 0], scales[:151, 0])
+    np.testing.assert_array_equal(windows.rolling_scales(known, later, days=100)[:152, 1], scales[:152, 1])
+    assert scales[0, 0] == np.quantile(known[-100:, 0], 0.8, method="higher")
+    # Three times the spread: the band follows within the 100-day memory, a fixed factor does not.
+    assert 2.5 < scales[-1, 0] / scales[150, 0] < 3.5
+    y = new[:, None, :1] * np.sign(rng.normal(size=(400, 1, 1)))  # (n, horizon 1, 1) around median 0
+    band = np.broadcast_to(np.array([-1.0, 0.0, 1.0]), (400, 1, 3))
+    rolled = windows.widen(band, scales[:, :1])
+    covered = (y[..., 0] >= rolled[..., 0]) & (y[..., 0] <= rolled[..., 2])
+    assert 0.75 < covered[300:].mean() < 0.85
+
+
 def test_saved_model_reloads_with_identical_forecasts(tmp_path):
     forecaster = tiny_forecaster()
     publish(tmp_path, {}, model=forecaster)
@@ -201,8 +221,9 @@ def test_beats_persistence_on_structured_series_and_predicts_from_the_saved_mode
     assert [row["day"] for row in shown["forecasts"]] == [1, 2] and shown["forecasts"][0]["date"] > shown["last_date"]
     assert all(row["low"] <= row["median"] <= row["high"] for row in shown["forecasts"])
     forecaster, config, scaler = predict.load(out)
-    again = predict.forecast(forecaster, data.read_prices(csv_path), config, scaler)
-    assert again == shown["forecasts"]
+    again, calibration = predict.forecast(forecaster, data.read_prices(csv_path), config, scaler)
+    assert again == shown["forecasts"] and calibration == shown["interval_calibrated_on"]
+    assert "last 250 known outcomes" in calibration  # 1,500 rows: enough recent history to recalibrate
 
 
 # --- bad input -----------------------------------------------------------------------------

@@ -4,10 +4,10 @@ import io
 import matplotlib
 
 matplotlib.use("Agg")  # files only, never a window; must precede pyplot
-import numpy as np  # noqa: E402
-from matplotlib import pyplot as plt  # noqa: E402
+import numpy as np
+from matplotlib import pyplot as plt
 
-from .windows import to_prices  # noqa: E402
+from .windows import to_prices
 
 PLOT_LAST_DAYS = 120  # the zoomed panel: long enough to see the band move, short enough to see days
 
@@ -59,10 +59,10 @@ def print_table(title, day):
     ratio = day["model"]["mae"] / day["persistence"]["mae"]
     print(f"  model MAE / persistence MAE = {ratio:.4f}  ({'better' if ratio < 1 else 'worse'} by "
           f"{abs(1 - ratio):.2%}); 80% interval covers {day['model']['coverage']:.1%} of days")
-    if "model_uncalibrated_interval" in day:
-        before = day["model_uncalibrated_interval"]
-        print(f"  (before calibration on the validation period: coverage {before['coverage']:.1%}, "
-              f"width {before['width']:.4f})")
+    for name in ("uncalibrated", "validation_calibrated"):
+        if f"model_{name}_interval" in day:
+            other = day[f"model_{name}_interval"]
+            print(f"  ({name.replace('_', ' ')} band: coverage {other['coverage']:.1%}, width {other['width']:.4f})")
 
 
 def plot_test(test, prices, title):

@@ -13,8 +13,24 @@ from . import data, model, windows  # noqa: F401  model registers the layer and 
 RECIPE = __name__.split(".")[-2]
 
 
+def recent_scales(forecaster, prices, config, scaler):
+    """(horizon,) band factors from the file's last `calibration_days` known outcomes, as in training;
+
+    None when the file is too short for that (the validation period's factors are used then).
+    """
+    days, window, horizon = config.get("calibration_days", 0), config["window"], config["horizon"]
+    start = len(prices) - (days + window + horizon + 1) - windows.VOLUME_MEAN_DAYS
+    if not days or start < 0:
+        return None
+    past = windows.windows_of(prices, scaler["features"], start, len(prices), window, horizon,
+                              config["vol_window"], scaler["floor"], scaler["train_sigma"]).tail(days)
+    quantiles = np.asarray(forecaster.predict(windows.standardise(past.x, scaler), batch_size=1024, verbose=0),
+                           dtype="float64")
+    return np.quantile(windows.needed_factors(past.y, quantiles), 0.8, axis=0, method="higher")
+
+
 def forecast(forecaster, prices, config, scaler):
-    """[{day, date, low, median, high}] for the days after the last row; uses the last window only."""
+    """[{day, date, low, median, high}] for the days after the last row, and where the band's scale came from."""
     names, window = scaler["features"], config["window"]
     if len(prices) < window + 1:
         raise UserError(f"{prices.source}: {len(prices)} usable rows; the model needs the last {window + 1}")
@@ -22,12 +38,16 @@ def forecast(forecaster, prices, config, scaler):
                                if len(prices) > window + windows.VOLUME_MEAN_DAYS else 0)[-window:]
     x, sigma = windows.make_inputs(raw[None], names, config["vol_window"], scaler["floor"], scaler["train_sigma"])
     quantiles = np.asarray(forecaster(windows.standardise(x, scaler), training=False), dtype="float64")
-    quantiles = windows.widen(quantiles, scaler["interval_scales"])  # calibrated as in training
+    scales = recent_scales(forecaster, prices, config, scaler)
+    calibration = (f"the file's last {config['calibration_days']} known outcomes" if scales is not None
+                   else "the validation period of training")
+    quantiles = windows.widen(quantiles, scaler["interval_scales"] if scales is None else scales)
     prices_q = windows.to_prices(prices.price[-1:], quantiles, sigma)[0]  # (horizon, 3)
     last = prices.dates[-1]
-    return [{"day": step + 1, "date": str(np.busday_offset(last, step + 1, roll="forward")),
+    rows = [{"day": step + 1, "date": str(np.busday_offset(last, step + 1, roll="forward")),
              "low": float(low), "median": float(median), "high": float(high)}
             for step, (low, median, high) in enumerate(prices_q)]
+    return rows, calibration
 
 
 def load(model_dir):
@@ -51,13 +71,15 @@ def main(argv=None):
         args = parser.parse_args(argv)
         forecaster, config, scaler = load(args.model)
         prices = data.read_prices(args.csv, config["target"])
-        rows = forecast(forecaster, prices, config, scaler)
+        rows, calibration = forecast(forecaster, prices, config, scaler)
         if args.json:
             print(json.dumps({"last_date": str(prices.dates[-1]), "last_price": float(prices.price[-1]),
-                              "target": prices.target, "interval": 0.8, "forecasts": rows}, indent=2))
+                              "target": prices.target, "interval": 0.8, "interval_calibrated_on": calibration,
+                              "forecasts": rows}, indent=2))
         else:
             print(f"last row {prices.dates[-1]}: {prices.target} {prices.price[-1]:.2f}  "
                   "(dates are the next weekdays; holidays are not known)")
+            print(f"  80% intervals calibrated on {calibration}")
             print(f"  {'day':>3}  {'date':<10}  {'low (10%)':>12}  {'median':>12}  {'high (90%)':>12}")
             for row in rows:
                 print(f"  {row['day']:>3}  {row['date']:<10}  {row['low']:>12.2f}  {row['median']:>12.2f}  "

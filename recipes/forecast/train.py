@@ -3,6 +3,7 @@ import dataclasses
 import json
 from pathlib import Path
 
+import numpy as np
 import tensorflow as tf
 
 from shared.artifacts import ensure_writable, publish
@@ -32,6 +33,9 @@ class Config(TrainConfig):
     units: int = option(32, "units per recurrent layer (per direction)", bounds="[1, inf)")
     layers: int = option(1, "stacked recurrent layers", bounds="[1, inf)")
     dropout: float = option(0.1, "dropout on each layer's inputs", bounds="[0, 1)")
+    calibration_days: int = option(250, "rescale each day's 80%% band to cover 80%% of the last N days whose "
+                                        "outcomes are known (0: one factor from the validation period)",
+                                   bounds="[0, inf)")
     val_fraction: float = option(0.15, "share of days, before the test period, for validation", bounds="(0, 0.5)")
     test_fraction: float = option(0.15, "share of days, the most recent, for the test", bounds="(0, 0.5)")
     epochs: int = option(30, "maximum passes over the training data", bounds="[1, inf)")
@@ -90,19 +94,28 @@ def run(config):
     history = fit(forecaster, batches(train, scaler, batch, config.seed), batches(val, scaler, batch),
                   config, config.out, config_json=config_json)
 
-    # The 80% band is rescaled so that it covers 80% of the validation period; the test stays unseen.
+    # The 80% band is calibrated on outcomes the forecaster has seen: the validation period, then,
+    # with --calibration-days, each test day's most recent known outcomes (never its own future).
     val_quantiles = forecaster.predict(windows.standardise(val.x, scaler), batch_size=1024, verbose=0)
-    scaler["interval_scales"] = windows.interval_scales(val.y, val_quantiles.astype("float64")).tolist()
+    val_needed = windows.needed_factors(val.y, val_quantiles.astype("float64"))  # (n_val, horizon)
+    scaler["interval_scales"] = np.quantile(val_needed, 0.8, axis=0, method="higher").tolist()
     print(f"\ninterval calibrated on the validation period: half-widths x "
-          f"{', '.join(f'{s:.3f}' for s in scaler['interval_scales'])}")
+          f"{', '.join(f'{s:.3f}' for s in scaler['interval_scales'])}"
+          + (f", then on each test day's last {config.calibration_days} known outcomes"
+             if config.calibration_days else ""))
     # The test period is touched here, once, with the best epoch's weights.
     raw = forecaster.predict(windows.standardise(test.x, scaler), batch_size=1024, verbose=0).astype("float64")
-    quantiles = windows.widen(raw, scaler["interval_scales"])
+    if config.calibration_days:
+        scales = windows.rolling_scales(val_needed, windows.needed_factors(test.y, raw), config.calibration_days)
+    else:
+        scales = scaler["interval_scales"]
+    quantiles = windows.widen(raw, scales)
     results, prices_q = evaluate.score(test, quantiles, scaler)
-    uncalibrated = evaluate.score(test, raw, scaler)[0]
-    for day in results:  # how the band did before calibration, for the record
-        results[day]["model_uncalibrated_interval"] = {k: uncalibrated[day]["model"][k]
-                                                       for k in ("coverage", "width", "width_pct")}
+    for name, band in (("uncalibrated", raw), ("validation_calibrated", windows.widen(raw, scaler["interval_scales"]))):
+        other = evaluate.score(test, band, scaler)[0]
+        for day in results:  # how other bands did, for the record
+            results[day][f"model_{name}_interval"] = {k: other[day]["model"][k]
+                                                      for k in ("coverage", "width", "width_pct")}
     for day in sorted({1, config.horizon}):
         evaluate.print_table(f"test period, {day} day(s) ahead ({len(test)} forecasts)", results[f"day_{day}"])
     metrics = {

@@ -48,8 +48,8 @@ def day_features(prices, names, start=0, stop=None):
 def split_bounds(days, fractions):
     """[(start, stop)] of train, validation and test: consecutive date ranges, oldest first."""
     val_fraction, test_fraction = fractions
-    test_start = days - int(round(days * test_fraction))
-    val_start = test_start - int(round(days * val_fraction))
+    test_start = days - round(days * test_fraction)
+    val_start = test_start - round(days * val_fraction)
     return [(0, val_start), (val_start, test_start), (test_start, days)]
 
 
@@ -142,22 +142,49 @@ def build(prices, names, window, horizon, vol_window, fractions):
     return parts, scaler, bounds
 
 
-def interval_scales(y, quantiles, coverage=0.8):
-    """(horizon,) factors for the band's two half-widths that make it cover `coverage` of (y, quantiles).
+def needed_factors(y, quantiles):
+    """(n, horizon) factor by which each band's half-width must grow to cover its actual value.
 
-    Fitted on the validation period (split conformal calibration): a sample is covered once
-    the factor reaches max((median - y) / lower half-width, (y - median) / upper half-width).
+    A sample is covered once the factor reaches max((median - y) / lower half-width,
+    (y - median) / upper half-width).
     """
     low, median, high = quantiles[..., 0], quantiles[..., 1], quantiles[..., 2]
     with np.errstate(divide="ignore", invalid="ignore"):  # a zero half-width needs an infinite factor
         needed = np.maximum((median - y) / (median - low), (y - median) / (high - median))
-    needed = np.nan_to_num(needed, nan=0.0)  # (n, horizon)
-    return np.quantile(needed, coverage, axis=0, method="higher")
+    return np.nan_to_num(needed, nan=0.0)
+
+
+def interval_scales(y, quantiles, coverage=0.8):
+    """(horizon,) factors for the band's two half-widths that make it cover `coverage` of (y, quantiles):
+
+    split conformal calibration, fitted once on the validation period.
+    """
+    return np.quantile(needed_factors(y, quantiles), coverage, axis=0, method="higher")
+
+
+def rolling_scales(known, new, days, coverage=0.8):
+    """(n, horizon) factors for n consecutive forecasts, each from the last `days` outcomes known by then.
+
+    known: (m, horizon) needed factors of earlier windows (all outcomes known before the first new
+    forecast); new: (n, horizon) those of the new windows, one trading day apart. The step-h outcome
+    of window j is known on the last day of window j + h, so forecast i may use new[:i - h + 1] only.
+    Prices are not exchangeable over years (calm and turbulent spells alternate), so a band
+    recalibrated on the recent past stays near 80% where one factor from the validation period drifts.
+    """
+    scales = np.empty(new.shape)
+    for step in range(new.shape[1]):
+        history = np.concatenate([known[:, step], new[:, step]])
+        for i in range(len(new)):
+            stop = len(known) + max(0, i - step)  # outcomes of new windows before i - step are known
+            recent = history[max(0, stop - days):stop]
+            scales[i, step] = np.quantile(recent, coverage, method="higher")
+    return scales
 
 
 def widen(quantiles, scales):
-    """(n, horizon, 3) quantiles with each half of the band multiplied by its step's factor."""
-    scales = np.asarray(scales)[None, :]
+    """(n, horizon, 3) quantiles with each half of the band multiplied by its factor: (horizon,) or (n, horizon)."""
+    scales = np.asarray(scales)
+    scales = scales[None, :] if scales.ndim == 1 else scales
     median = quantiles[..., 1]
     return np.stack([median - scales * (median - quantiles[..., 0]), median,
                      median + scales * (quantiles[..., 2] - median)], axis=-1)
