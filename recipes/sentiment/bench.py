@@ -1,0 +1,103 @@
+"""Sentiment speed: this recipe's training beside the keras.io "Bidirectional LSTM on IMDB" settings.
+
+Every case trains on the same real IMDB training reviews, tokenised by one vocabulary,
+and counts reviews per second. The tutorial: 20,000 words, the last 200 tokens
+(left-padded, no mask), Embedding 128, two Bidirectional LSTM(64), batch 32, Adam defaults.
+The variants change one thing each, to show what each speed lever is worth here.
+"""
+import keras
+import numpy as np
+
+from shared.bench import timed, train_throughput
+from shared.training import compile_model
+
+from . import data, model
+from .train import Config
+
+STEPS = {"full": 20, "small": 2}  # measured steps per case, after 3 warm-up steps
+REVIEWS = 6000  # enough for every case's batches; the vocabulary is fitted on these only
+
+
+def _reviews():
+    train_all, _, _ = data.load_splits("", seed=0)
+    return data.stratified_split(train_all, REVIEWS / len(train_all), seed=0)[1]
+
+
+def _recipe_batches(config, size, bucketed=True, steps=None):
+    reviews = _reviews()
+    vectorizer = data.make_vectorizer(reviews.texts, config.max_tokens, config.seq_len)
+    if bucketed:
+        batches = data.token_batches(vectorizer, reviews, config.batch_size, config.seq_len, shuffle_seed=0)
+    else:  # every review padded to seq_len, as a fixed-shape pipeline would
+        ids = np.asarray(vectorizer(reviews.texts))
+        batches = [(ids[i:i + config.batch_size], reviews.labels[i:i + config.batch_size].astype("float32"))
+                   for i in range(0, len(ids), config.batch_size)]
+        return batches[: 3 + steps], vectorizer
+    chosen = [(np.asarray(x), np.asarray(y)) for x, y in batches.take(3 + steps)]
+    return chosen, vectorizer
+
+
+def _recipe_case(size, jit=False, bucketed=True, steps=None, **changes):
+    config = Config(**changes)
+    keras.utils.set_random_seed(0)
+    batches, vectorizer = _recipe_batches(config, size, bucketed, min(steps or STEPS[size], STEPS[size]))
+    classifier = model.build_classifier(config, vectorizer.vocabulary_size())
+    compile_model(classifier, config, loss="binary_crossentropy", steps_per_epoch=100)
+    if jit:
+        classifier.compile(optimizer=classifier.optimizer, loss="binary_crossentropy", jit_compile=True)
+    tokens = sum(int(np.count_nonzero(x)) for x, _ in batches) / sum(len(x) for x, _ in batches)
+    return {"what": f"recipe: {config.layers}x BiLSTM({config.units}), mean pooling, batch {config.batch_size}, "
+                    f"{'bucketed' if bucketed else 'padded to ' + str(config.seq_len)}{', XLA' if jit else ''}",
+            "unit": "reviews", "mean_tokens_per_review": tokens,
+            **train_throughput(classifier, batches, count=lambda batch: len(batch[0]))}
+
+
+def tutorial(size):
+    """keras.io's Bidirectional LSTM on IMDB, with its data shape: the last 200 tokens, left-padded."""
+    keras.utils.set_random_seed(0)
+    reviews = _reviews()
+    vectorizer = data.make_vectorizer(reviews.texts, 20000, 2500)
+    ids = np.asarray(vectorizer(reviews.texts))
+    lengths = np.count_nonzero(ids, axis=1)
+    padded = np.zeros((len(ids), 200), dtype="int64")
+    for row, (tokens, length) in enumerate(zip(ids, lengths)):
+        kept = tokens[max(0, length - 200):length]  # pad_sequences' defaults: keep the end, pad the front
+        padded[row, 200 - len(kept):] = kept
+    batches = [(padded[i:i + 32], reviews.labels[i:i + 32].astype("float32"))
+               for i in range(0, 32 * (3 + STEPS[size]), 32)]
+    inputs = keras.Input(shape=(None,), dtype="int64")
+    x = keras.layers.Embedding(20000, 128)(inputs)
+    x = keras.layers.Bidirectional(keras.layers.LSTM(64, return_sequences=True))(x)
+    x = keras.layers.Bidirectional(keras.layers.LSTM(64))(x)
+    classifier = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(x))
+    classifier.compile("adam", "binary_crossentropy", metrics=["accuracy"])
+    return {"what": "keras.io tutorial: 2x BiLSTM(64), last 200 tokens, batch 32", "unit": "reviews",
+            **train_throughput(classifier, batches, count=lambda batch: len(batch[0]))}
+
+
+def predict_strings(size):
+    """Predictions per second on raw review strings through the saved-model form (vectorizer inside)."""
+    config = Config()
+    reviews = _reviews()
+    vectorizer = data.make_vectorizer(reviews.texts, config.max_tokens, config.seq_len)
+    classifier = model.with_vectorizer(vectorizer, model.build_classifier(config, vectorizer.vocabulary_size()))
+    texts = np.asarray(reviews.texts[: 1000 if size == "full" else 64], dtype=object)
+    seconds, _ = timed(lambda: classifier.predict(texts, batch_size=128, verbose=0), repeats=1)
+    return {"what": f"predict on {len(texts)} raw reviews, batch 128, first {config.seq_len} words",
+            "unit": "reviews", "per_second": len(texts) / seconds}
+
+
+CASES = {
+    "train": lambda size: _recipe_case(size),
+    "train_tutorial": tutorial,
+    "train_padded": lambda size: _recipe_case(size, bucketed=False, steps=8),  # 9 s a step
+    "train_batch32": lambda size: _recipe_case(size, batch_size=32),
+    "train_xla": lambda size: _recipe_case(size, jit=True, steps=5),  # 18 s a step
+    "predict": predict_strings,
+}
+COMPARE = [
+    ("train", "train_tutorial", "training reviews/s, recipe / keras.io tutorial"),
+    ("train", "train_padded", "bucketed by length / padded to 600"),
+    ("train", "train_batch32", "batch 128 / batch 32"),
+    ("train", "train_xla", "without XLA / with XLA (jit_compile)"),
+]

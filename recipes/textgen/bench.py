@@ -1,0 +1,60 @@
+"""Text-generation speed: this recipe beside TensorFlow's "Text generation with an RNN" tutorial settings.
+
+Training counts characters per second on tiny Shakespeare: the recipe's GRU(512), embedding 64,
+batch 128 against the tutorial's GRU(1024), embedding 256, batch 64, both on windows of 100.
+Generation counts new characters per second with the state carried from step to step against
+re-running the model over everything so far for each character (what a plain `predict` loop does).
+"""
+import keras
+import numpy as np
+
+from shared.bench import train_throughput
+from shared.training import compile_model
+
+from . import data, generate, model, speed
+from .train import Config
+
+STEPS = {"full": 15, "small": 2}  # measured steps per case, after 3 warm-up steps
+
+
+def _shakespeare():
+    corpus_text, _ = data.load_text("", "tinyshakespeare", "utf-8")
+    vocab = data.vocabulary(corpus_text)
+    return data.encode(corpus_text, vocab), vocab
+
+
+def _train_case(size, what, **changes):
+    config = Config(**changes)
+    keras.utils.set_random_seed(0)
+    ids, vocab = _shakespeare()
+    batches = [(np.asarray(x), np.asarray(y)) for x, y in
+               data.batches(ids, config.seq_len, config.batch_size, shuffle_seed=0).take(3 + STEPS[size])]
+    lm = model.build_language_model(config, len(vocab))
+    compile_model(lm, config, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return {"what": what, "unit": "chars", **train_throughput(lm, batches, count=lambda batch: batch[0].size)}
+
+
+def _generate_case(size, carried):
+    config = Config()
+    keras.utils.set_random_seed(0)
+    _, vocab = _shakespeare()
+    trained = model.build_language_model(config, len(vocab))  # untrained: the same work per character
+    generator = generate.Generator(trained, vocab, config.cell, config.units, config.layers)
+    length = 200 if size == "full" else 20
+    row = speed.measure(generator, trained, "ROMEO:", length)
+    key = "carried" if carried else "window"
+    return {"what": f"{length} new characters, " + ("state carried" if carried else "re-running the whole text"),
+            "unit": "chars", "per_second": row[f"{key}_chars_per_second"]}
+
+
+CASES = {
+    "train": lambda size: _train_case(size, "recipe: GRU(512), embedding 64, batch 128, windows of 100"),
+    "train_tutorial": lambda size: _train_case(size, "TF tutorial: GRU(1024), embedding 256, batch 64, windows of 100",
+                                               units=1024, embedding_dim=256, batch_size=64),
+    "generate": lambda size: _generate_case(size, carried=True),
+    "generate_rerun": lambda size: _generate_case(size, carried=False),
+}
+COMPARE = [
+    ("train", "train_tutorial", "training chars/s, recipe / TF tutorial"),
+    ("generate", "generate_rerun", "generation chars/s, state carried / re-running the text"),
+]

@@ -1,0 +1,179 @@
+"""Benchmarks: each recipe's speed beside its tutorial configuration, measured in one run.
+
+    python -m shared.bench [--only sentiment,forecast] [--out runs/bench]     (what `make bench` runs)
+
+A recipe takes part by having a `bench.py` with CASES, a dict of name -> function(size)
+returning a measurement dict, and COMPARE, a list of (case, baseline case, what) pairs.
+Every case runs in a process of its own, so its peak memory is its own and one case's
+threads or graphs cannot slow the next. Results: OUT/bench.json and OUT/bench.md.
+"""
+import argparse
+import importlib
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from shared.errors import UserError, reported
+
+RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"
+
+
+def step_timer():
+    """A callback that records the wall time of every training step in `.seconds`."""
+    import keras  # here, not at import: `python -m shared.bench` must start TensorFlow quietly first
+
+    class StepTimer(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.seconds = []
+
+        def on_train_batch_begin(self, batch, logs=None):
+            self._started = time.perf_counter()
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.seconds.append(time.perf_counter() - self._started)
+
+    return StepTimer()
+
+
+def train_throughput(model, batches, count, warmup=3):
+    """Median examples (or whatever `count(batch)` counts) per second over the steps after `warmup`.
+
+    `batches`: a list of (inputs, targets) already in memory, so that only the model is timed.
+    Each step's rate is its own count over its own time: bucketed batches differ in size and length.
+    """
+    import tensorflow as tf  # the input side only; the model may run on any backend
+
+    first = batches[0]
+    signature = tf.nest.map_structure(
+        lambda array: tf.TensorSpec((None,) * array.ndim, tf.as_dtype(array.dtype)), first)
+    data = tf.data.Dataset.from_generator(lambda: iter(batches), output_signature=signature)
+    timer = step_timer()
+    model.fit(data, epochs=1, verbose=0, callbacks=[timer])
+    rates = [count(batch) / seconds for batch, seconds in zip(batches[warmup:], timer.seconds[warmup:])]
+    return {"per_second": statistics.median(rates), "steps_timed": len(rates),
+            "step_seconds_median": statistics.median(timer.seconds[warmup:])}
+
+
+def timed(function, repeats=3):
+    """(median seconds of `repeats` calls after one warm-up call, the last result)."""
+    result = function()
+    seconds = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        result = function()
+        seconds.append(time.perf_counter() - started)
+    return statistics.median(seconds), result
+
+
+def peak_memory_mb():
+    """This process's peak resident memory so far."""
+    kilobytes = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    return kilobytes / 1024 if sys.platform != "darwin" else kilobytes / 2 ** 20
+
+
+def machine():
+    from shared.device import describe
+    from shared.report import versions
+    return {"device": describe(), "processor": platform.processor() or platform.machine(),
+            "cores": os.cpu_count(), **versions()}
+
+
+def recipes_with_benchmarks():
+    return sorted(path.parent.name for path in RECIPES_DIR.glob("*/bench.py"))
+
+
+def run_case(recipe, case, size):
+    """In this process: one case's measurement, plus its peak memory."""
+    module = importlib.import_module(f"recipes.{recipe}.bench")
+    started = time.perf_counter()
+    result = module.CASES[case](size)
+    return {**result, "case_seconds": time.perf_counter() - started, "peak_memory_mb": peak_memory_mb()}
+
+
+def run_in_child(recipe, case, size):
+    """One case in a fresh interpreter; its JSON is the last line it prints."""
+    command = [sys.executable, "-m", "shared.bench", "--case", f"{recipe}:{case}", "--size", size]
+    done = subprocess.run(command, check=False, capture_output=True, text=True)
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"error": f"exit {done.returncode}: {tail}"}
+    return json.loads(lines[-1])
+
+
+def markdown(results, comparisons, about):
+    rows = ["| recipe | case | what | rate | unit | step (s) | peak memory (MB) |",
+            "| --- | --- | --- | ---: | --- | ---: | ---: |"]
+    for (recipe, case), row in results.items():
+        if "error" in row:
+            rows.append(f"| {recipe} | {case} | failed: {row['error']} | | | | |")
+            continue
+        step = f"{row['step_seconds_median']:.3f}" if "step_seconds_median" in row else ""
+        rows.append(f"| {recipe} | {case} | {row['what']} | {row['per_second']:,.1f} | {row['unit']}/s | "
+                    f"{step} | {row['peak_memory_mb']:,.0f} |")
+    rows += ["", "| recipe | comparison | ratio |", "| --- | --- | ---: |"]
+    for item in comparisons:
+        rows.append(f"| {item['recipe']} | {item['what']} | {item['ratio']:.2f}x |" if "ratio" in item
+                    else f"| {item['recipe']} | {item['what']} | not measured |")
+    header = [f"Measured {about['date']} on {about['device']}; Python {about['python']}, "
+              + ", ".join(f"{k} {v}" for k, v in about.items() if k in ("tensorflow", "keras")) + ".", ""]
+    return "\n".join(header + rows) + "\n"
+
+
+def main(argv=None):
+    prog = "python -m shared.bench"
+    with reported(prog):
+        parser = argparse.ArgumentParser(prog=prog, description=__doc__,
+                                         formatter_class=argparse.RawDescriptionHelpFormatter)
+        parser.add_argument("--only", default="", help="comma-separated recipes (default: all with a bench.py)")
+        parser.add_argument("--out", default="runs/bench", help="folder for bench.json and bench.md")
+        parser.add_argument("--size", default="full", choices=("full", "small"),
+                            help="small: a few steps per case, to check the benchmark itself runs")
+        parser.add_argument("--case", default="", help=argparse.SUPPRESS)  # recipe:case, in a child process
+        args = parser.parse_args(argv)
+        if args.case:
+            recipe, case = args.case.split(":")
+            print(json.dumps(run_case(recipe, case, args.size)))
+            return None
+        available = recipes_with_benchmarks()
+        chosen = [name.strip() for name in args.only.split(",") if name.strip()] or available
+        for name in chosen:
+            if name not in available:
+                raise UserError(f"--only: no benchmark for {name!r} (have: {', '.join(available)})")
+        about = {"date": time.strftime("%Y-%m-%d"), **machine()}
+        print(f"benchmarks on {about['device']}; " + ", ".join(f"{k} {v}" for k, v in about.items()
+                                                                 if k not in ("date", "device")))
+        results, comparisons = {}, []
+        for recipe in chosen:
+            module = importlib.import_module(f"recipes.{recipe}.bench")
+            for case in module.CASES:
+                print(f"  {recipe}:{case} ...", end="", flush=True)
+                results[(recipe, case)] = row = run_in_child(recipe, case, args.size)
+                print(f" {row['per_second']:,.1f} {row['unit']}/s" if "error" not in row else f" {row['error']}")
+            for case, baseline, what in module.COMPARE:
+                a, b = results.get((recipe, case), {}), results.get((recipe, baseline), {})
+                item = {"recipe": recipe, "case": case, "baseline": baseline, "what": what}
+                if "per_second" in a and "per_second" in b:
+                    item["ratio"] = a["per_second"] / b["per_second"]
+                comparisons.append(item)
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        report = {"machine": about, "size": args.size, "comparisons": comparisons,
+                  "results": [{"recipe": r, "case": c, **row} for (r, c), row in results.items()]}
+        (out / "bench.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        (out / "bench.md").write_text(markdown(results, comparisons, about), encoding="utf-8")
+        print("\n" + markdown(results, comparisons, about) + f"\nwrote {out}/bench.json and {out}/bench.md")
+        return report
+
+
+if __name__ == "__main__":
+    from shared.entry import quiet_start
+    quiet_start()
+    main()
