@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 ARGS   ?=
 
-.PHONY: help install test sentiment forecast textgen clean
+.PHONY: help install test sentiment forecast textgen translate bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -30,6 +30,12 @@ forecast: $(STAMP)  ## train and evaluate the stock-price forecasting recipe (ru
 
 textgen: $(STAMP)  ## the HOME example, or a real corpus with ARGS='--corpus tinyshakespeare'
 	$(PY) -m recipes.textgen $(ARGS)
+
+translate: $(STAMP)  ## train and evaluate the Spanish-to-English translator, BLEU on its test split (runs/translate)
+	$(PY) -m recipes.translate $(ARGS)
+
+bench: $(STAMP)  ## speed of every recipe beside its tutorial settings (runs/bench/bench.md); needs the data
+	$(PY) -m shared.bench $(ARGS)
 
 clean:  ## remove the environment and run outputs
 	rm -rf $(VENV) runs *.egg-info

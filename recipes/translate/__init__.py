@@ -1,0 +1,1 @@
+"""Spanish to English translation: a Bidirectional encoder, an attentive decoder, BLEU on held-out pairs."""

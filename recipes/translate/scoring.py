@@ -1,0 +1,80 @@
+"""BLEU on the test split: the model (greedy and beam), a copy-the-source baseline, by source length.
+
+Corpus BLEU is sacrebleu's, on detokenized, truecased output against the raw reference
+sentences (its default 13a tokenizer, case-sensitive); the case-insensitive figure is
+reported beside it. Source length counts the Spanish words (punctuation not counted).
+"""
+import time
+
+import sacrebleu
+
+from . import data
+
+BUCKETS = ((1, 5), (6, 10), (11, None))  # source words
+
+
+def bleu(hypotheses, references, lowercase=False):
+    """sacrebleu corpus BLEU (0-100), one reference per hypothesis."""
+    return sacrebleu.corpus_bleu(list(hypotheses), [list(references)], lowercase=lowercase).score
+
+
+def source_words(sentence):
+    return sum(data.is_word(token) for token in data.tokenize(sentence))
+
+
+def by_length(hypotheses, pairs):
+    """{bucket name: {"sentences": n, "bleu": corpus BLEU of that bucket}}."""
+    result = {}
+    for low, high in BUCKETS:
+        chosen = [i for i, s in enumerate(pairs.spanish) if low <= source_words(s) and (high is None or
+                                                                                        source_words(s) <= high)]
+        name = f"{low}-{high}" if high else f"{low}+"
+        result[name] = {"sentences": len(chosen),
+                        "bleu": bleu([hypotheses[i] for i in chosen], [pairs.english[i] for i in chosen])
+                        if chosen else None}
+    return result
+
+
+def evaluate(translator, test, beam_size, speed_sentences=1000, samples=10):
+    """The test-split figures of metrics.json; greedy and beam search both over the whole test split."""
+    sources, _ = translator.prepare(test.spanish, strict=False)
+    started = time.perf_counter()
+    greedy = [translator.text(ids) for ids in translator.translate_ids(sources)]
+    greedy_seconds = time.perf_counter() - started
+    report = {"test": {"bleu": bleu(greedy, test.english), "bleu_lowercase": bleu(greedy, test.english, True),
+                       "decoding": "greedy", "sentences": len(test), "decode_seconds": greedy_seconds,
+                       "by_source_length": by_length(greedy, test)},
+              "baseline": {"name": "copy the Spanish source", "bleu": bleu(test.spanish, test.english),
+                           "bleu_lowercase": bleu(test.spanish, test.english, True)}}
+    if beam_size > 1:
+        started = time.perf_counter()
+        beam = [translator.text(ids) for ids in translator.translate_ids(sources, beam_size)]
+        report["beam"] = {"beam_size": beam_size, "bleu": bleu(beam, test.english),
+                          "bleu_lowercase": bleu(beam, test.english, True),
+                          "decode_seconds": time.perf_counter() - started, "by_source_length": by_length(beam, test)}
+    # Speed: batched greedy translation of the first `speed_sentences` test sentences, raw strings to strings.
+    chosen = test.spanish[:speed_sentences]
+    started = time.perf_counter()
+    translator.translate(chosen, strict=False)
+    report["speed"] = {"sentences": len(chosen), "sentences_per_second": len(chosen) / (time.perf_counter() - started),
+                       "decoding": "greedy, batches of 256"}
+    report["samples"] = [{"spanish": test.spanish[i], "reference": test.english[i], "greedy": greedy[i],
+                          **({"beam": beam[i]} if beam_size > 1 else {})} for i in range(min(samples, len(test)))]
+    return report
+
+
+def print_report(report):
+    test, base = report["test"], report["baseline"]
+    print(f"\ntest split ({test['sentences']:,} pairs), sacrebleu corpus BLEU (case-sensitive / lowercased):")
+    print(f"  greedy            {test['bleu']:6.2f} / {test['bleu_lowercase']:6.2f}")
+    if "beam" in report:
+        beam = report["beam"]
+        print(f"  beam {beam['beam_size']:<12} {beam['bleu']:6.2f} / {beam['bleu_lowercase']:6.2f}")
+    print(f"  copy the source   {base['bleu']:6.2f} / {base['bleu_lowercase']:6.2f}")
+    print("  greedy BLEU by source length: " + ", ".join(
+        f"{name} words {row['bleu']:.2f} ({row['sentences']})" for name, row in test["by_source_length"].items()
+        if row["bleu"] is not None))
+    speed = report["speed"]
+    print(f"  batched greedy: {speed['sentences_per_second']:.0f} sentences/s over {speed['sentences']} sentences")
+    for sample in report["samples"][:5]:
+        print(f"    {sample['spanish']}  ->  {sample['greedy']}   (reference: {sample['reference']})")

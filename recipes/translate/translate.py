@@ -1,0 +1,259 @@
+"""Translate Spanish sentences with a saved model: batched greedy decoding, or beam search.
+
+Input rules (the same for every sentence, checked before anything is translated):
+an empty sentence, a sentence with more tokens than the model's --max-len, and a
+sentence whose every word is unknown to the model are refused (one line, exit 2):
+the model never saw longer sentences, and truncating would silently drop meaning.
+A sentence with some unknown words is translated (they are read as [UNK]) and the
+unknown words are listed on stderr.
+"""
+import json
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import keras
+import numpy as np
+from keras import ops
+
+from shared.artifacts import load_model
+from shared.config import command_parser, load_saved
+from shared.data import read_text
+from shared.errors import UserError, reported
+
+from . import data, model
+
+RECIPE = __name__.split(".")[-2]
+LENGTH_PENALTY = 0.6  # beam search ranks finished translations by log P / ((5 + length) / 6) ** 0.6 (GNMT)
+
+
+def _compiled(network, signature):
+    """`network(inputs)` in inference mode, traced once into a graph on TensorFlow (a plain call elsewhere).
+
+    A direct call, not model.predict (which builds a dataset and a loop on every call).
+    """
+    def call(*inputs):
+        return network(list(inputs) if len(inputs) > 1 else inputs[0], training=False)
+    if keras.config.backend() != "tensorflow":
+        return call
+    import tensorflow as tf
+    return tf.function(call, input_signature=[tf.TensorSpec(shape, dtype) for shape, dtype in signature])
+
+
+class Translator:
+    """A trained translator model plus its vocabularies: raw Spanish strings in, English strings out."""
+
+    def __init__(self, trained, config, vocabularies):
+        config = SimpleNamespace(**config) if isinstance(config, dict) else config
+        self.config = config
+        self.source_vocab = data.Vocabulary(vocabularies["spanish"])
+        self.target_vocab = data.Vocabulary(vocabularies["english"])
+        self.truecase = vocabularies.get("truecase", {})
+        self.max_len = config.max_len
+        self.states = model.state_count(config.cell) * config.layers
+        memory_dim = config.units if config.attention != "none" else 2 * config.units
+        self.encode_call = _compiled(model.encoder_model(trained, config), [((None, None), "int32")])
+        self.step_call = _compiled(model.decoder_step_model(trained, config),
+                                   [((None, 1), "int32"), ((None, None, memory_dim), "float32"),
+                                    ((None, None), "int32")] + [((None, config.units), "float32")] * self.states)
+        # Never emitted: padding, [UNK] (a word the model cannot spell out) and [start].
+        self.banned = [0, 1, self.target_vocab.index[data.START]]
+        self.end = self.target_vocab.index[data.END]
+
+    # --- input ------------------------------------------------------------------------------
+
+    def prepare(self, sentences, strict=True):
+        """(source id lists, unknown words per sentence); bad sentences are UserErrors naming them.
+
+        Not `strict` (scoring a test split): a sentence of unknown words is translated all the same.
+        """
+        ids, unknown = [], []
+        for number, sentence in enumerate(sentences, 1):
+            tokens = data.tokenize(sentence)
+            if not tokens:
+                raise UserError(f"sentence {number} is empty")
+            if len(tokens) > self.max_len:
+                raise UserError(f"sentence {number} has {len(tokens)} tokens, more than the model's --max-len "
+                                f"{self.max_len}; split it into shorter sentences")
+            encoded = self.source_vocab.encode(tokens)
+            missing = [t for t, i in zip(tokens, encoded) if i == 1]
+            if strict and all(i == 1 for t, i in zip(tokens, encoded) if data.is_word(t)):
+                raise UserError(f"sentence {number}: every word is unknown to the model "
+                                f"({', '.join(missing)}); nothing to translate")
+            ids.append(encoded)
+            unknown.append(missing)
+        return ids, unknown
+
+    # --- decoding ---------------------------------------------------------------------------
+
+    def _encode(self, sources):
+        source = data._pad(sources)  # (batch, S)
+        memory, *initial = self.encode_call(ops.convert_to_tensor(source))
+        layers = self.states // len(initial)
+        return source, memory, initial * layers  # each decoder layer starts from the bridged state
+
+    def _step(self, previous, memory, source, states):
+        """previous (batch,) ids -> (logits (batch, vocab) numpy, attention (batch, S) numpy, new states)."""
+        logits, scores, *states = self.step_call(ops.convert_to_tensor(previous[:, None].astype("int32")),
+                                                 memory, ops.convert_to_tensor(source), *states)
+        return ops.convert_to_numpy(logits)[:, 0], ops.convert_to_numpy(scores)[:, 0], states
+
+    def greedy(self, sources, return_attention=False):
+        """Most likely word at each step, for a batch of source id lists; (id lists, attention per sentence)."""
+        source, memory, states = self._encode(sources)
+        batch = len(sources)
+        previous = np.full(batch, self.target_vocab.index[data.START], dtype="int32")
+        outputs, attention = [[] for _ in range(batch)], [[] for _ in range(batch)]
+        done = np.zeros(batch, dtype=bool)
+        for _ in range(self.max_len + 1):  # at most max_len words and [end]
+            logits, scores, states = self._step(previous, memory, source, states)
+            logits[:, self.banned] = -np.inf
+            previous = logits.argmax(axis=1).astype("int32")
+            for row in np.flatnonzero(~done):
+                outputs[row].append(int(previous[row]))
+                attention[row].append(scores[row, : len(sources[row])])
+            done |= previous == self.end
+            if done.all():
+                break
+        return [_until_end(row, self.end) for row in outputs], attention if return_attention else None
+
+    def beam(self, sources, beam_size):
+        """Beam search for a batch of source id lists: keeps the `beam_size` best partial translations
+        (by summed log-probability) per sentence; returns the best finished one by length-penalised score."""
+        source, memory, states = self._encode(sources)
+        batch, k = len(sources), beam_size
+        take = np.repeat(np.arange(batch), k)  # row b * k + j is beam j of sentence b
+        source, memory = source[take], ops.take(memory, take, axis=0)
+        states = [ops.take(state, take, axis=0) for state in states]
+        scores = np.full((batch, k), -np.inf)
+        scores[:, 0] = 0.0  # one live beam at first, so the k beams do not start as copies
+        previous = np.full(batch * k, self.target_vocab.index[data.START], dtype="int32")
+        history = np.zeros((batch, k, 0), dtype="int32")
+        finished = np.zeros((batch, k), dtype=bool)
+        for _ in range(self.max_len + 1):
+            logits, _, states = self._step(previous, memory, source, states)
+            logits[:, self.banned] = -np.inf
+            log_p = logits - _logsumexp(logits)  # (batch * k, vocab)
+            # A finished beam stays as it is: it may only emit padding, at no cost.
+            log_p[finished.ravel()] = -np.inf
+            log_p[finished.ravel(), 0] = 0.0
+            vocab = log_p.shape[1]
+            candidates = (scores[:, :, None] + log_p.reshape(batch, k, vocab)).reshape(batch, k * vocab)
+            if k == 1:
+                best = candidates.argmax(axis=1)[:, None]
+            else:
+                best = np.argpartition(-candidates, k - 1, axis=1)[:, :k]
+                best = np.take_along_axis(best, np.argsort(-np.take_along_axis(candidates, best, 1), 1,
+                                                           kind="stable"), 1)
+            beam, token = best // vocab, (best % vocab).astype("int32")  # (batch, k) each
+            scores = np.take_along_axis(candidates, best, 1)
+            history = np.concatenate([np.take_along_axis(history, beam[:, :, None], 1), token[:, :, None]], 2)
+            finished = np.take_along_axis(finished, beam, 1) | (token == self.end)
+            rows = (np.arange(batch)[:, None] * k + beam).ravel()
+            states = [ops.take(state, rows, axis=0) for state in states]
+            previous = token.ravel()
+            if finished.all():
+                break
+        lengths = np.array([[len(_until_end(h, self.end)) + 1 for h in row] for row in history])
+        ranked = scores / (((5.0 + lengths) / 6.0) ** LENGTH_PENALTY)
+        choice = ranked.argmax(axis=1)
+        return [_until_end(history[b, choice[b]], self.end) for b in range(batch)]
+
+    def translate_ids(self, sources, beam_size=1, batch_size=256):
+        """Target id lists for source id lists, batched by length; beam search when beam_size > 1."""
+        order = sorted(range(len(sources)), key=lambda i: len(sources[i]))
+        results = [None] * len(sources)
+        step = batch_size if beam_size == 1 else max(1, batch_size // beam_size)
+        for begin in range(0, len(order), step):
+            chosen = order[begin: begin + step]
+            group = [sources[i] for i in chosen]
+            outputs = self.greedy(group)[0] if beam_size == 1 else self.beam(group, beam_size)
+            for index, output in zip(chosen, outputs):
+                results[index] = output
+        return results
+
+    def text(self, ids):
+        """Target ids -> an English sentence with punctuation attached and usual capitals."""
+        return data.detokenize(self.target_vocab.decode(ids), self.truecase)
+
+    def translate(self, sentences, beam_size=1, batch_size=256, strict=True):
+        """Raw Spanish strings -> English strings (bad input raises UserError before any work)."""
+        sources, _ = self.prepare(sentences, strict)
+        return [self.text(ids) for ids in self.translate_ids(sources, beam_size, batch_size)]
+
+
+def _until_end(ids, end):
+    ids = [int(i) for i in ids]
+    return ids[: ids.index(end)] if end in ids else ids
+
+
+def _logsumexp(logits):
+    top = logits.max(axis=1, keepdims=True)
+    return top + np.log(np.exp(logits - top).sum(axis=1, keepdims=True))
+
+
+def load(model_dir):
+    """A Translator for a training run's output folder; refuses other recipes' models."""
+    config = load_saved(model_dir, RECIPE)
+    vocab_path = Path(model_dir) / "vocab.json"
+    if not vocab_path.is_file():
+        raise UserError(f"{model_dir}: no vocab.json (not a finished {RECIPE} run)")
+    vocabularies = json.loads(vocab_path.read_text(encoding="utf-8"))
+    return Translator(load_model(model_dir), config, vocabularies)
+
+
+def save_attention(translator, sentence, path):
+    """The greedy translation of one sentence and its attention heatmap (English rows, Spanish columns) as PNG."""
+    from shared.report import plt  # Agg backend, set by shared.report
+
+    sources, _ = translator.prepare([sentence])
+    outputs, attention = translator.greedy(sources, return_attention=True)
+    tokens = data.tokenize(sentence)
+    words = translator.target_vocab.decode(outputs[0]) + [data.END]
+    weights = np.array(attention[0])[: len(words)]  # (target words, source tokens)
+    fig, axis = plt.subplots(figsize=(1 + 0.5 * len(tokens), 1 + 0.4 * len(words)))
+    axis.imshow(weights, cmap="viridis", vmin=0, vmax=1)
+    axis.set_xticks(range(len(tokens)), tokens, rotation=60)
+    axis.set_yticks(range(len(words)), words)
+    axis.set_title(translator.text(outputs[0]), fontsize=9)
+    fig.tight_layout()
+    partial = Path(path).with_name(f".{Path(path).name}.partial.png")
+    fig.savefig(partial, dpi=100)
+    plt.close(fig)
+    partial.replace(path)
+    return weights
+
+
+def main(argv=None):
+    prog = f"python -m recipes.{RECIPE} translate"
+    with reported(prog):
+        parser = command_parser(prog, __doc__)
+        parser.add_argument("--model", required=True, help="output folder of a training run")
+        parser.add_argument("--file", help="text file with one Spanish sentence a line (blank lines skipped)")
+        parser.add_argument("--beam-size", type=int, default=1, help="1: greedy; N > 1: beam search of width N")
+        parser.add_argument("--show-attention", metavar="PNG", help="save the attention heatmap of the first sentence")
+        parser.add_argument("sentences", nargs="*", help="Spanish sentences to translate")
+        args = parser.parse_args(argv)
+        if args.beam_size < 1:
+            raise UserError(f"--beam-size must be 1 or more, got {args.beam_size}")
+        sentences = list(args.sentences)
+        if args.file:
+            sentences += [line for line in read_text(args.file, what="sentence file").splitlines() if line.strip()]
+        if not sentences:
+            raise UserError("no sentences: give them as arguments or with --file")
+        if args.show_attention:
+            target = Path(args.show_attention)
+            if not target.parent.is_dir():
+                raise UserError(f"--show-attention {target}: no folder {target.parent}")
+        translator = load(args.model)
+        sources, unknown = translator.prepare(sentences)  # every sentence checked before any output
+        for number, missing in enumerate(unknown, 1):
+            if missing:
+                print(f"note: sentence {number}: unknown words read as [UNK]: {', '.join(missing)}", file=sys.stderr)
+        outputs = [translator.text(ids) for ids in translator.translate_ids(sources, args.beam_size)]
+        for english in outputs:
+            print(english)
+        if args.show_attention:
+            save_attention(translator, sentences[0], args.show_attention)
+            print(f"attention heatmap of sentence 1 saved in {args.show_attention}", file=sys.stderr)
+        return outputs

@@ -1,0 +1,377 @@
+import csv
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import sacrebleu
+
+from recipes.translate import __main__ as cli
+from recipes.translate import data, model, scoring, train, translate
+from shared.artifacts import publish
+from shared.errors import UserError
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["--units", "16", "--embedding-dim", "8", "--lr", "0.01", "--epochs", "2", "--batch-size", "32",
+        "--beam-size", "2", "--max-len", "12"]
+SUBJECTS = [("el gato", "the cat"), ("el perro", "the dog"), ("la niña", "the girl"), ("Tomás", "Tom"),
+            ("María", "Mary")]
+VERBS = [("come", "eats"), ("ve", "sees"), ("quiere", "wants"), ("busca", "looks for")]
+OBJECTS = [("una manzana", "an apple"), ("el pan", "the bread"), ("agua", "water"), ("un libro", "a book")]
+
+
+def synthetic_pairs():
+    """English<TAB>Spanish lines a tiny model can learn word by word, with accents and ¿ ?."""
+    lines = []
+    for s_es, s_en in SUBJECTS:
+        for v_es, v_en in VERBS:
+            for o_es, o_en in OBJECTS:
+                lines.append(f"{(s_en + ' ' + v_en).capitalize()} {o_en}.\t{s_es.capitalize()} {v_es} {o_es}.")
+                lines.append(f"{(s_en + ' ' + v_en).capitalize()} {o_en}?\t¿{s_es.capitalize()} {v_es} {o_es}?")
+    return lines
+
+
+@pytest.fixture
+def pairs_file(tmp_path):
+    path = tmp_path / "pairs.tsv"
+    path.write_text("\n".join(synthetic_pairs()) + "\n", encoding="utf-8")
+    return path
+
+
+def run_cli(argv, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(argv)
+    return exit_info.value.code, capsys.readouterr().err
+
+
+def subprocess_cli(*args, timeout=120):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    return subprocess.run([sys.executable, "-m", "recipes.translate", *map(str, args)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout, check=False)
+
+
+# --- text --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text,tokens", [
+    ("¿Todavía está en casa?", ["¿", "todavía", "está", "en", "casa", "?"]),
+    ("¡Qué día tan bonito, mamá!", ["¡", "qué", "día", "tan", "bonito", ",", "mamá", "!"]),
+    ("El niño comió 3.5 piñas.", ["el", "niño", "comió", "3.5", "piñas", "."]),
+    ("I don't know what’s wrong.", ["i", "don't", "know", "what's", "wrong", "."]),
+    ("Él está aquí; ésta no.", ["él", "está", "aquí", ";", "ésta", "no", "."]),
+])
+def test_tokenization_keeps_accents_splits_punctuation_and_round_trips(text, tokens):
+    assert data.tokenize(text) == tokens
+    assert data.detokenize(data.tokenize(text)) == data.normalize(text)
+
+
+def test_decomposed_accents_are_the_same_word_and_esta_is_not_esta():
+    composed, decomposed = "está", "esta\u0301"  # one code point, or 'a' + combining acute
+    assert data.tokenize(decomposed) == data.tokenize(composed) == ["está"]
+    assert data.tokenize("esta") != data.tokenize("está")  # accents kept: "this" is not "is"
+
+
+def test_truecasing_restores_capitals_the_training_text_uses():
+    truecase = data.fit_truecase(["I think Tom is here.", "Where is Tom?", "Yes, I do."])
+    assert truecase == {"i": "I", "tom": "Tom"}
+    assert data.detokenize(["where", "is", "tom", "?"], truecase) == "Where is Tom?"
+    assert data.detokenize(["¿", "qué", "?"]) == "¿qué?"
+
+
+def test_vocabulary_from_training_text_only_and_unknown_words_are_unk():
+    vocab = data.Vocabulary.fit(["el gato come.", "el perro come."], max_tokens=100)
+    assert vocab.tokens[:4] == data.SPECIALS and vocab.tokens[4:7] == [".", "come", "el"]  # count, then a-z
+    assert vocab.encode(data.tokenize("El lobo come")) == [vocab.index["el"], 1, vocab.index["come"]]
+    assert data.encode_target(vocab, "come")[0] == 2 and data.encode_target(vocab, "come")[-1] == 3
+    assert len(data.Vocabulary.fit(["a b c d e f"], max_tokens=6)) == 6
+
+
+# --- data files and splits --------------------------------------------------------------
+
+@pytest.mark.parametrize("content,message", [
+    ("Hi.\tHola.\nBye.\n", "line 2: expected 2 tab-separated fields (English<TAB>Spanish), found 1"),
+    ("Hi.\tHola.\n\nGo.\tVe.\tCC-BY\n", "line 3: expected 2 tab-separated fields"),
+    ("Hi.\t \n", "line 1: empty Spanish sentence"),
+    ("", "is empty"),
+])
+def test_malformed_pair_files_name_the_line(tmp_path, content, message):
+    path = tmp_path / "bad.tsv"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(UserError, match=re.escape(message)) as error:
+        data.read_pairs(path)
+    assert str(path) in str(error.value)
+
+
+def test_splits_are_seeded_and_never_share_a_spanish_sentence():
+    pairs = data.Pairs([f"e{i}" for i in range(300)], [f"s{i % 150}" for i in range(300)])  # each Spanish twice
+    train_part, val, test = data.split(pairs, 0.1, 0.2, seed=4)
+    assert len(train_part) + len(val) + len(test) == 300 and len(test) == 60
+    assert not set(test.spanish) & set(train_part.spanish) and not set(val.spanish) & set(train_part.spanish)
+    assert data.split(pairs, 0.1, 0.2, seed=4)[2].english == test.english
+    assert data.split(pairs, 0.1, 0.2, seed=5)[2].english != test.english
+
+
+def test_batches_are_length_grouped_right_padded_and_weighted():
+    sources = [[5, 6, 7], [5], [8, 9], [5, 6, 7, 8, 9, 10]]
+    targets = [[2, 4, 3], [2, 4, 5, 6, 3], [2, 3], [2, 7, 3]]
+    seen = 0
+    for (source, previous), target, weight in data.batches(sources, targets, 2, shuffle_seed=0):
+        source, previous, target, weight = (np.asarray(x) for x in (source, previous, target, weight))
+        assert previous[:, 0].tolist() == [2] * len(previous)  # decoder input starts with [start]
+        assert ((target > 0) == (weight > 0)).all() and source.shape[1] == (source > 0).sum(1).max()
+        for row_prev, row_target in zip(previous, target):
+            real = int((row_target > 0).sum())
+            assert (row_prev[1:real] == row_target[: real - 1]).all()  # the target is the input shifted by one
+        seen += len(source)
+    assert seen == 4
+
+
+# --- model -------------------------------------------------------------------------------
+
+def tiny_config(**changes):
+    return train.Config(**{"units": 6, "embedding_dim": 5, "max_len": 8, **changes})
+
+
+def test_padding_gets_no_attention_and_no_loss():
+    keras.utils.set_random_seed(0)
+    config = tiny_config(dropout=0.0)
+    translator = model.build_translator(config, 20, 15)
+    probe = keras.Model(translator.inputs, translator.get_layer("attention").output[1])  # (batch, T, S)
+    source = np.array([[5, 6, 7, 0, 0], [8, 9, 10, 11, 12]], dtype="int32")
+    previous = np.array([[2, 4, 5, 0], [2, 6, 7, 8]], dtype="int32")
+    weights = np.asarray(probe([source, previous]))
+    assert (weights[0, :, 3:] == 0).all() and (weights[0, :3, :3] > 0).all()
+    np.testing.assert_allclose(weights[0, :3].sum(-1), 1.0, rtol=1e-6)
+
+    translator.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    target = np.array([[4, 5, 3, 0], [6, 7, 8, 3]], dtype="int32")
+    mask = (target > 0).astype("float32")
+    loss = translator.evaluate([source, previous], target, sample_weight=mask, verbose=0)
+    logits = np.asarray(translator([source, previous]))
+    log_p = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    per_token = -np.take_along_axis(log_p, target[..., None], -1)[..., 0]
+    assert loss == pytest.approx(per_token[mask > 0].mean(), rel=1e-5)  # the mean over real tokens only
+    other = target.copy()
+    other[0, 3] = 9  # a different word where the target is padding (still weighted 0): same loss
+    assert translator.evaluate([source, previous], other, sample_weight=mask, verbose=0) == pytest.approx(loss)
+
+
+@pytest.mark.parametrize("attention", ["none", "additive", "dot"])
+@pytest.mark.parametrize("cell,layers", [("gru", 1), ("lstm", 2), ("rnn", 1)])
+def test_step_by_step_decoding_equals_the_teacher_forced_model(attention, cell, layers):
+    keras.utils.set_random_seed(1)
+    config = tiny_config(attention=attention, cell=cell, layers=layers)
+    translator = model.build_translator(config, 20, 15)
+    source = np.array([[5, 6, 7, 0], [8, 9, 10, 11]], dtype="int32")
+    previous = np.array([[2, 4, 5], [2, 6, 7]], dtype="int32")
+    full = np.asarray(translator([source, previous]))
+    memory, *initial = model.encoder_model(translator, config)(source)
+    step = model.decoder_step_model(translator, config)
+    states, steps = initial * layers, []
+    for t in range(3):
+        logits, _, *states = step([keras.ops.convert_to_tensor(previous[:, t:t + 1]), memory,
+                                   keras.ops.convert_to_tensor(source), *states])
+        steps.append(np.asarray(logits)[:, 0])
+    np.testing.assert_allclose(np.stack(steps, 1), full, atol=1e-5)
+
+
+VOCABULARIES = {"spanish": [*data.SPECIALS, "el", "gato", "perro", "come", "ve", "agua", "pan", ".", "¿", "?"],
+                "english": [*data.SPECIALS, "the", "cat", "dog", "eats", "sees", "water", "bread", ".", "?"],
+                "truecase": {}}
+
+
+def tiny_translator(seed=3, **changes):
+    keras.utils.set_random_seed(seed)
+    config = tiny_config(**changes)
+    trained = model.build_translator(config, len(VOCABULARIES["spanish"]), len(VOCABULARIES["english"]))
+    return trained, config, translate.Translator(trained, config, VOCABULARIES)
+
+
+def test_greedy_equals_beam_search_of_width_one():
+    _, _, translator = tiny_translator()
+    sources, _ = translator.prepare(["el gato come pan.", "¿el perro ve agua?", "agua", "el gato ve el perro."])
+    greedy = translator.translate_ids(sources)
+    assert greedy == translator.translate_ids(sources, beam_size=1)
+    assert greedy == [translator.beam([s], 1)[0] for s in sources]
+    assert any(greedy)  # not all empty
+    wide = translator.translate_ids(sources, beam_size=3)
+    assert len(wide) == 4 and all(0 not in ids and 1 not in ids for ids in wide)
+
+
+def test_saved_model_translates_raw_strings_identically_after_reload(tmp_path):
+    trained, config, translator = tiny_translator(seed=5)
+    sentences = ["El gato come pan.", "¿El perro ve agua?", "el perro ve xyz"]
+    before = translator.translate(sentences), translator.translate(sentences, beam_size=3)
+    publish(tmp_path, {"config.json": train.to_json(config, "translate"),
+                       "vocab.json": json.dumps(VOCABULARIES)}, model=train.inference_copy(trained))
+    reloaded = translate.load(tmp_path)
+    assert (reloaded.translate(sentences), reloaded.translate(sentences, beam_size=3)) == before
+
+
+def test_bad_sentences_are_refused_naming_them():
+    _, _, translator = tiny_translator()
+    with pytest.raises(UserError, match="sentence 2 is empty"):
+        translator.prepare(["el gato", "   "])
+    with pytest.raises(UserError, match=r"sentence 1: every word is unknown to the model \(xyzzy, plugh\)"):
+        translator.prepare(["¿Xyzzy plugh?"])
+    with pytest.raises(UserError, match="sentence 1 has 9 tokens, more than the model's --max-len 8"):
+        translator.prepare(["el gato come pan el perro ve agua ."])
+    ids, unknown = translator.prepare(["el lobo come pan"])
+    assert unknown == [["lobo"]] and ids[0][1] == 1
+
+
+# --- BLEU --------------------------------------------------------------------------------
+
+def test_bleu_of_a_hand_made_case_is_sacrebleus_figure():
+    hypotheses = ["the cat is on the mat", "there is a big dog here"]
+    references = ["the cat sat on the mat", "there is a big dog"]
+    # By hand: n-gram matches / totals over the corpus, n = 1..4, and the brevity penalty.
+    matches, totals = [0] * 4, [0] * 4
+    for hyp, ref in zip(hypotheses, references):
+        h, r = hyp.split(), ref.split()
+        for n in range(1, 5):
+            hyp_grams = Counter(tuple(h[i:i + n]) for i in range(len(h) - n + 1))
+            ref_grams = Counter(tuple(r[i:i + n]) for i in range(len(r) - n + 1))
+            matches[n - 1] += sum((hyp_grams & ref_grams).values())
+            totals[n - 1] += max(0, len(h) - n + 1)
+    assert matches == [10, 7, 4, 2] and totals == [12, 10, 8, 6]
+    # 12 hypothesis words against 11 reference words: no brevity penalty.
+    expected = 100 * math.exp(sum(math.log(m / t) for m, t in zip(matches, totals)) / 4)
+    assert scoring.bleu(hypotheses, references) == pytest.approx(expected, abs=1e-9)
+    assert scoring.bleu(hypotheses, references) == sacrebleu.corpus_bleu(hypotheses, [references]).score
+    # 13a tokenization splits the full stop; lowercase=True ignores case.
+    assert scoring.bleu(["The cat sat on the mat."], ["the cat sat on the mat ."], lowercase=True) == pytest.approx(100.0)
+    assert scoring.bleu(["The cat sat on the mat."], ["the cat sat on the mat ."]) < 100.0
+
+
+def test_length_buckets_count_spanish_words_not_punctuation():
+    pairs = data.Pairs(["a", "b", "c"], ["¿Uno dos tres cuatro cinco?", "1 2 3 4 5 6", " ".join(["x"] * 11)])
+    buckets = scoring.by_length(["a", "b", "c"], pairs)
+    assert {name: row["sentences"] for name, row in buckets.items()} == {"1-5": 1, "6-10": 1, "11+": 1}
+
+
+# --- the command line --------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    """One --smoke training run through the command line on synthetic pairs, shared by the tests below."""
+    folder = tmp_path_factory.mktemp("translate")
+    pairs = folder / "pairs.tsv"
+    pairs.write_text("\n".join(synthetic_pairs()) + "\n", encoding="utf-8")
+    out = folder / "run"
+    finished = subprocess_cli("--smoke", "--data", pairs, "--out", out, *TINY, timeout=300)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    return out, finished
+
+
+@pytest.mark.slow
+def test_smoke_run_trains_evaluates_saves_then_translates(trained_run):
+    out, _ = trained_run
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["smoke"] and json.loads((out / "config.json").read_text())["recipe"] == "translate"
+    for name in ("model.keras", "vocab.json", "test.tsv", "curves.png", "training_log.csv"):
+        assert (out / name).is_file(), name
+    test_lines = (out / "test.tsv").read_text(encoding="utf-8").splitlines()
+    assert len(test_lines) == metrics["sizes"]["test"] > 0
+    assert all(key in metrics for key in ("test", "beam", "baseline", "speed", "samples"))
+    assert set(metrics["test"]["by_source_length"]) == {"1-5", "6-10", "11+"}
+    with (out / "training_log.csv").open(newline="") as handle:
+        losses = [float(row["loss"]) for row in csv.DictReader(handle)]
+    assert losses[-1] < losses[0]
+
+    translated = subprocess_cli("translate", "--model", out, "¿El gato come pan?", "María ve xyz.",
+                                "--beam-size", "2", "--show-attention", out / "attention.png")
+    assert translated.returncode == 0, translated.stderr
+    assert len(translated.stdout.splitlines()) == 2
+    assert "unknown words read as [UNK]: xyz" in translated.stderr
+    assert (out / "attention.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.slow
+def test_the_saved_run_translates_as_it_did_before_saving(trained_run):
+    out, _ = trained_run
+    metrics = json.loads((out / "metrics.json").read_text())
+    reloaded = translate.load(out)
+    spanish = [sample["spanish"] for sample in metrics["samples"]]
+    assert reloaded.translate(spanish, strict=False) == [sample["greedy"] for sample in metrics["samples"]]
+    assert reloaded.translate(spanish, 2, strict=False) == [sample["beam"] for sample in metrics["samples"]]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("args,message", [
+    (["translate", "--model", "{run}", "el gato", ""], "sentence 2 is empty"),
+    (["translate", "--model", "{run}", "xyzzy plugh"], "sentence 1: every word is unknown to the model"),
+    (["translate", "--model", "{run}", " ".join(["agua"] * 13)], "13 tokens, more than the model's --max-len 12"),
+    (["translate", "--model", "{run}"], "no sentences"),
+    (["translate", "--model", "{run}", "--beam-size", "0", "agua"], "--beam-size must be 1 or more"),
+    (["translate", "--model", "{tmp}/nowhere", "agua"], "no such model directory"),
+])
+def test_bad_translate_input_is_one_line_and_exit_2(trained_run, tmp_path, capsys, args, message):
+    out, _ = trained_run
+    code, err = run_cli([a.format(run=out, tmp=tmp_path) for a in args], capsys)
+    assert code == 2 and message in err and err.count("\n") == 1, err
+
+
+def test_bad_training_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys):
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("Hi.\tHola.\nNo tab here\n", encoding="utf-8")
+    code, err = run_cli(["--data", str(bad), "--out", str(tmp_path / "out")], capsys)
+    assert code == 2 and err.count("\n") == 1
+    assert f"{bad}: line 2: expected 2 tab-separated fields" in err
+    code, err = run_cli(["--data", str(tmp_path / "none.tsv"), "--out", str(tmp_path / "out")], capsys)
+    assert code == 2 and "no such file" in err
+    code, err = run_cli(["--attention", "bahdanau"], capsys)
+    assert code == 2 and "invalid choice" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_model_of_another_recipe_is_refused(tmp_path, capsys):
+    (tmp_path / "config.json").write_text(json.dumps({"recipe": "sentiment", "config": {}}))
+    (tmp_path / "model.keras").write_bytes(b"")
+    code, err = run_cli(["translate", "--model", str(tmp_path), "hola", "--show-attention",
+                         str(tmp_path / "a.png")], capsys)
+    assert code == 2 and "model of recipe 'sentiment', not 'translate'" in err
+    assert not (tmp_path / "a.png").exists()
+
+
+@pytest.mark.slow
+def test_from_a_shell_bad_input_prints_one_line_and_exits_2(trained_run, tmp_path):
+    out, _ = trained_run
+    refused = subprocess_cli("translate", "--model", out, "qwerty asdf")
+    assert refused.returncode == 2
+    assert refused.stderr == ("python -m recipes.translate translate: error: sentence 1: every word is unknown "
+                              "to the model (qwerty, asdf); nothing to translate\n")
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("Hi.\tHola.\nGo.\tVe.\textra\n", encoding="utf-8")
+    refused = subprocess_cli("--data", bad, "--out", tmp_path / "out")
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1
+    assert "line 2: expected 2 tab-separated fields" in refused.stderr and not (tmp_path / "out").exists()
+
+
+# --- real data ---------------------------------------------------------------------------
+
+@pytest.mark.real_data
+@pytest.mark.slow
+def test_teacher_forced_loss_falls_on_a_real_slice(real_data, monkeypatch):
+    monkeypatch.setenv("RECIPES_DATA_DIR", str(real_data))
+    pairs, _ = data.load_pairs("")
+    assert len(pairs) > 100_000
+    pairs, _ = data.drop_long(pairs.subset(range(0, len(pairs), 200)), 12)  # ~580 pairs across all lengths
+    source_vocab = data.Vocabulary.fit(pairs.spanish, 2000)
+    target_vocab = data.Vocabulary.fit(pairs.english, 2000)
+    keras.utils.set_random_seed(0)
+    config = tiny_config(units=32, embedding_dim=16, max_len=12)
+    translator = model.build_translator(config, len(source_vocab), len(target_vocab))
+    translator.compile(optimizer=keras.optimizers.Adam(0.01),
+                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    batches = data.batches(*data.encode_pairs(pairs, source_vocab, target_vocab), 64, shuffle_seed=0)
+    before = translator.evaluate(batches, verbose=0)
+    translator.fit(batches, epochs=3, verbose=0)
+    after = translator.evaluate(batches, verbose=0)
+    assert after < before - 1.0, (before, after)
