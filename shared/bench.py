@@ -43,10 +43,12 @@ def step_timer():
 
 
 def train_throughput(model, batches, count, warmup=3):
-    """Median examples (or whatever `count(batch)` counts) per second over the steps after `warmup`.
+    """Examples (or whatever `count(batch)` counts) per second over the steps after `warmup`.
 
     `batches`: a list of (inputs, targets) already in memory, so that only the model is timed.
-    Each step's rate is its own count over its own time: bucketed batches differ in size and length.
+    per_second is the total count over the total time of the timed steps: batched by length,
+    steps differ in size and length, and the median step alone would depend on which lengths
+    were drawn. The median step time and the median of per-step rates are kept beside it.
     """
     import tensorflow as tf  # the input side only; the model may run on any backend
 
@@ -56,9 +58,10 @@ def train_throughput(model, batches, count, warmup=3):
     data = tf.data.Dataset.from_generator(lambda: iter(batches), output_signature=signature)
     timer = step_timer()
     model.fit(data, epochs=1, verbose=0, callbacks=[timer])
-    rates = [count(batch) / seconds for batch, seconds in zip(batches[warmup:], timer.seconds[warmup:])]
-    return {"per_second": statistics.median(rates), "steps_timed": len(rates),
-            "step_seconds_median": statistics.median(timer.seconds[warmup:])}
+    counts, seconds = [count(batch) for batch in batches[warmup:]], timer.seconds[warmup:]
+    return {"per_second": sum(counts) / sum(seconds), "steps_timed": len(seconds),
+            "step_rate_median": statistics.median(c / s for c, s in zip(counts, seconds)),
+            "step_seconds_median": statistics.median(seconds)}
 
 
 def timed(function, repeats=3):
@@ -108,20 +111,38 @@ def run_in_child(recipe, case, size):
     return json.loads(lines[-1])
 
 
+def compare(recipe, case, baseline, what, a, b):
+    """A ratio row: rates as case / baseline; minutes to a target as baseline / case (a speed-up)."""
+    item = {"recipe": recipe, "case": case, "baseline": baseline, "what": what}
+    if "per_second" in a and "per_second" in b:
+        item["ratio"] = a["per_second"] / b["per_second"]
+    elif "minutes" in a and "minutes" in b and a["reached"]:
+        item["ratio"] = b["minutes"] / a["minutes"]
+        item["at_least"] = not b["reached"]  # the baseline never got there: its time is a lower bound
+    return item
+
+
 def markdown(results, comparisons, about):
     rows = ["| recipe | case | what | rate | unit | step (s) | peak memory (MB) |",
             "| --- | --- | --- | ---: | --- | ---: | ---: |"]
+    targets = ["| recipe | case | what | minutes of training | reached | peak memory (MB) |",
+               "| --- | --- | --- | ---: | --- | ---: |"]
     for (recipe, case), row in results.items():
         if "error" in row:
             rows.append(f"| {recipe} | {case} | failed: {row['error']} | | | | |")
-            continue
-        step = f"{row['step_seconds_median']:.3f}" if "step_seconds_median" in row else ""
-        rows.append(f"| {recipe} | {case} | {row['what']} | {row['per_second']:,.1f} | {row['unit']}/s | "
-                    f"{step} | {row['peak_memory_mb']:,.0f} |")
-    rows += ["", "| recipe | comparison | ratio |", "| --- | --- | ---: |"]
+        elif "minutes" in row:
+            targets.append(f"| {recipe} | {case} | {row['what']} | {row['minutes']:.1f} | "
+                           f"{'yes' if row['reached'] else 'no'} | {row['peak_memory_mb']:,.0f} |")
+        else:
+            step = f"{row['step_seconds_median']:.3f}" if "step_seconds_median" in row else ""
+            rows.append(f"| {recipe} | {case} | {row['what']} | {row['per_second']:,.1f} | {row['unit']}/s | "
+                        f"{step} | {row['peak_memory_mb']:,.0f} |")
+    rows += ([""] + targets if len(targets) > 2 else []) + ["", "| recipe | comparison | ratio |", "| --- | --- | ---: |"]
     for item in comparisons:
-        rows.append(f"| {item['recipe']} | {item['what']} | {item['ratio']:.2f}x |" if "ratio" in item
-                    else f"| {item['recipe']} | {item['what']} | not measured |")
+        ratio = "not measured"
+        if "ratio" in item:
+            ratio = ("at least " if item.get("at_least") else "") + f"{item['ratio']:.2f}x"
+        rows.append(f"| {item['recipe']} | {item['what']} | {ratio} |")
     header = [f"Measured {about['date']} on {about['device']}; Python {about['python']}, "
               + ", ".join(f"{k} {v}" for k, v in about.items() if k in ("tensorflow", "keras")) + ".", ""]
     return "\n".join(header + rows) + "\n"
@@ -135,7 +156,8 @@ def main(argv=None):
         parser.add_argument("--only", default="", help="comma-separated recipes (default: all with a bench.py)")
         parser.add_argument("--out", default="runs/bench", help="folder for bench.json and bench.md")
         parser.add_argument("--size", default="full", choices=("full", "small"),
-                            help="small: a few steps per case, to check the benchmark itself runs")
+                            help="small: a few steps per case and smoke-sized training, to check the benchmark runs")
+        parser.add_argument("--skip", default="", help="comma-separated recipe:case to leave out")
         parser.add_argument("--case", default="", help=argparse.SUPPRESS)  # recipe:case, in a child process
         args = parser.parse_args(argv)
         if args.case:
@@ -154,15 +176,15 @@ def main(argv=None):
         for recipe in chosen:
             module = importlib.import_module(f"recipes.{recipe}.bench")
             for case in module.CASES:
+                if f"{recipe}:{case}" in args.skip.split(","):
+                    continue
                 print(f"  {recipe}:{case} ...", end="", flush=True)
                 results[(recipe, case)] = row = run_in_child(recipe, case, args.size)
-                print(f" {row['per_second']:,.1f} {row['unit']}/s" if "error" not in row else f" {row['error']}")
+                print(f" {row['error']}" if "error" in row else f" {row['minutes']:.1f} min" if "minutes" in row
+                      else f" {row['per_second']:,.1f} {row['unit']}/s")
             for case, baseline, what in module.COMPARE:
-                a, b = results.get((recipe, case), {}), results.get((recipe, baseline), {})
-                item = {"recipe": recipe, "case": case, "baseline": baseline, "what": what}
-                if "per_second" in a and "per_second" in b:
-                    item["ratio"] = a["per_second"] / b["per_second"]
-                comparisons.append(item)
+                comparisons.append(compare(recipe, case, baseline, what, results.get((recipe, case), {}),
+                                           results.get((recipe, baseline), {})))
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         report = {"machine": about, "size": args.size, "comparisons": comparisons,
