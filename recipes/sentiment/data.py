@@ -114,7 +114,7 @@ def stratified_split(reviews, fraction, seed):
     held = []
     for label in np.unique(reviews.labels):
         members = rng.permutation(np.flatnonzero(reviews.labels == label))
-        held.extend(members[: int(round(len(members) * fraction))])
+        held.extend(members[: round(len(members) * fraction)])
     held_mask = np.zeros(len(reviews), dtype=bool)
     held_mask[held] = True
     # Shuffle both parts so no later step sees the label order of the file.
@@ -138,7 +138,7 @@ def make_vectorizer(train_texts, max_tokens, seq_len):
     return vectorizer
 
 
-def token_batches(vectorizer, reviews, batch_size, seq_len, shuffle_seed=None):
+def token_batches(vectorizer, reviews, batch_size, seq_len, shuffle_seed=None, cache=True):
     """(tokens, label) batches, grouped by length so short reviews do not pay for long ones' padding.
 
     Each batch is (batch, longest review in it) int64 plus (batch,) float32 labels;
@@ -148,7 +148,9 @@ def token_batches(vectorizer, reviews, batch_size, seq_len, shuffle_seed=None):
     pairs = pairs.batch(1024).map(lambda text, label: (vectorizer(text), label)).unbatch()
     # Trim TextVectorization's padding: ids are 0 only after the review ends.
     pairs = pairs.map(lambda ids, label: (ids[: tf.math.count_nonzero(ids, dtype=tf.int32)], label))
-    pairs = pairs.filter(lambda ids, label: tf.size(ids) > 0).cache()  # all-padding rows break cuDNN
+    pairs = pairs.filter(lambda ids, label: tf.size(ids) > 0)  # all-padding rows break cuDNN
+    if cache:  # tokenise once, not every epoch
+        pairs = pairs.cache()
     if shuffle_seed is not None:
         pairs = pairs.shuffle(len(reviews), seed=shuffle_seed, reshuffle_each_iteration=True)
     boundaries = list(range(32, seq_len, 32))
