@@ -58,7 +58,7 @@ def test_a_folder_without_a_model_is_refused(tmp_path):
         load_saved(tmp_path / "missing", "demo")
 
 
-@pytest.mark.parametrize("recipe", ["sentiment", "forecast", "textgen"])
+@pytest.mark.parametrize("recipe", ["sentiment", "forecast", "textgen", "translate"])
 def test_a_user_mistake_prints_exactly_one_line_from_the_command_line(recipe):
     import subprocess
     import sys

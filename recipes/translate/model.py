@@ -64,7 +64,9 @@ def _decode(config, target_vocab, previous, initial, memory, source_mask):
             [hidden, memory, memory], mask=[query_mask, source_mask],
             return_attention_scores=True)  # (batch, T, units), (batch, T, S)
         hidden = layers.Concatenate(name="combine")([hidden, context])
-        hidden = layers.Dense(config.units, activation="tanh", name="attentional")(hidden)  # (batch, T, units)
+        # A linear projection: with tanh here (Luong's choice) training sat at the unigram loss for
+        # epochs (measured: 5.28 after 2 epochs on 8,000 pairs, against 4.59 without the tanh).
+        hidden = layers.Dense(config.units, name="attentional")(hidden)  # (batch, T, units)
     hidden = layers.Dropout(config.dropout, name="dropout")(hidden)
     # Logits, float32 even under mixed precision; the loss applies the softmax.
     logits = layers.Dense(target_vocab, dtype="float32", name="logits")(hidden)
