@@ -41,7 +41,9 @@ class TrainConfig:
     patience: int = option(2, "stop after this many epochs without a lower validation loss", bounds="[1, inf)")
     seed: int = option(0, "seed for shuffling, splits and weight initialisation")
     mixed_precision: bool = option(False, "float16 compute on GPU (bfloat16 on CPU), float32 outputs")
-    strategy: str = option("auto", "devices to train on: auto picks mirrored when several GPUs", choices=("auto", "mirrored"))
+    strategy: str = option("auto", "devices to train on: auto (mirrored when this machine has several GPUs), "
+                                   "mirrored (every local GPU), multiworker (the machines in TF_CONFIG)",
+                           choices=("auto", "mirrored", "multiworker"))
     out: str = option("", "output directory (default runs/RECIPE); a killed run resumes from it")
     smoke: bool = option(False, "a seconds-long run on a small slice, for tests and first contact")
 

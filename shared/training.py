@@ -8,11 +8,18 @@
 
 What `fit` leaves in `workdir`: training_log.csv (loss, metrics and gradient
 norms per epoch), tensorboard/, checkpoints/best.weights.h5 and, while a run is
-unfinished, backup/ from which the same command resumes.
+unfinished, backup/ from which the same command resumes. Under
+`--strategy multiworker` only the chief writes there; every other worker keeps
+its own copies in workdir/.worker-N/ (its resume point) and removes them when
+training ends, so one run writes one set of results.
+
+On backends other than TensorFlow (JAX, torch), `setup` returns a one-device
+stand-in and `fit` takes (inputs, targets) arrays as well as datasets.
 """
 import contextlib
 import csv
 import math
+import shutil
 import time
 import warnings
 from pathlib import Path
@@ -44,6 +51,25 @@ class Adam(keras.optimizers.Adam):
         ]
 
     def _clip_gradients(self, grads):
+        if _replicas_in_sync() > 1:
+            return grads  # each replica's share: clipped once summed, in _all_reduce_sum_gradients
+        return self._record_norm_and_clip(grads)
+
+    def _all_reduce_sum_gradients(self, grads_and_vars):
+        """TensorFlow backend, several replicas: sum the replicas' shares, then record and clip.
+
+        Keras 3 clips each replica's share before summing them (tensorflow issue 33929:
+        "usually wrong"), which with 2 replicas loosens the clip about 2x and logs half
+        the norm. Clipping the sum makes clipping and the logged norm the same on N
+        devices as on one; Keras's own sum keeps embedding gradients sparse, as on one device.
+        """
+        grads_and_vars = super()._all_reduce_sum_gradients(grads_and_vars)
+        if _replicas_in_sync() == 1:
+            return grads_and_vars
+        grads = self._record_norm_and_clip([grad for grad, _ in grads_and_vars])
+        return [(grad, variable) for grad, (_, variable) in zip(grads, grads_and_vars)]
+
+    def _record_norm_and_clip(self, grads):
         present = [ops.convert_to_tensor(g) for g in grads if g is not None]
         norm = ops.sqrt(ops.sum(ops.stack([ops.sum(ops.square(ops.cast(g, "float32"))) for g in present])))
         total, count, largest = self.grad_norm_stats
@@ -51,6 +77,16 @@ class Adam(keras.optimizers.Adam):
         count.assign_add(1.0)
         largest.assign(ops.maximum(largest, norm))
         return super()._clip_gradients(grads)
+
+
+def _replicas_in_sync():
+    """Replicas that each compute a share of every gradient (tf.distribute); 1 on other backends."""
+    if keras.config.backend() != "tensorflow":
+        return 1
+    import tensorflow as tf
+
+    context = tf.distribute.get_replica_context()
+    return 1 if context is None else context.num_replicas_in_sync
 
 
 def make_optimizer(lr, clipnorm, decay_steps=None):
@@ -96,9 +132,58 @@ def compile_model(model, config, *, loss, metrics=(), steps_per_epoch=None):
             raise UserError("--lr-schedule cosine is not available in this recipe")
         decay_steps = config.epochs * steps_per_epoch
     # Keywords only: compile's third positional argument is loss_weights, not metrics.
-    # jit_compile=False: XLA made recurrent models 2-3x slower on CPU, and cannot compile cuDNN ops.
+    # TensorFlow: jit_compile=False, XLA made recurrent models 2-3x slower on CPU, and cannot compile
+    # cuDNN ops. JAX has no other fast path than XLA: without jit every step runs op by op.
+    jit_compile = False if keras.config.backend() == "tensorflow" else "auto"
     model.compile(optimizer=make_optimizer(config.lr, config.clipnorm, decay_steps), loss=loss,
-                  metrics=list(metrics), jit_compile=False)
+                  metrics=list(metrics), jit_compile=jit_compile)
+    _work_round_multiworker_bugs(model)
+
+
+def _work_round_multiworker_bugs(model):
+    """Keras 3 fit and evaluate fail under MultiWorkerMirroredStrategy (keras-team/keras#20585, open).
+
+    Two places break, both reductions across workers:
+    - before the first step Keras builds the model from `strategy.reduce("MEAN", batch)`, which
+      the multiworker strategy cannot do to an (inputs, targets) structure ("Attempt to convert
+      a value (PerReplica ...)"); only the shapes matter, so build from the local share;
+    - each step's metrics (scalars) are averaged with `strategy.reduce("MEAN", v, axis=0)`,
+      "Invalid reduction dimension 0 for input with 0 dimensions" (tensorflow#72388); average
+      them over replicas with axis=None, which is what the single-machine strategies do.
+    """
+    strategy = getattr(model, "distribute_strategy", None)
+    if keras.config.backend() != "tensorflow" or strategy is None:
+        return
+    import tensorflow as tf
+    from keras.src.backend.tensorflow import trainer as tf_trainer
+
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return
+
+    def local_share(value):
+        if isinstance(value, tf.distribute.DistributedValues):
+            return strategy.experimental_local_results(value)[0]
+        return value
+
+    def build(iterator=None, data_batch=None):
+        if iterator is not None:
+            for _, _, batches in iterator:  # as Keras does: the first batch of the epoch iterator
+                data_batch = keras.tree.map_structure(local_share, next(batches))
+                break
+        with strategy.scope():
+            model._symbolic_build(data_batch=data_batch)
+
+    model._maybe_symbolic_build = build
+    if not getattr(tf_trainer.reduce_per_replica, "works_round_multiworker", False):
+        keras_reduce = tf_trainer.reduce_per_replica
+
+        def reduce_per_replica(values, strategy, reduction):
+            if reduction in ("auto", "mean") and tf_trainer._collective_all_reduce_multi_worker(strategy):
+                return keras.tree.map_structure(lambda value: strategy.reduce("MEAN", value, axis=None), values)
+            return keras_reduce(values, strategy, reduction)
+
+        reduce_per_replica.works_round_multiworker = True
+        tf_trainer.reduce_per_replica = reduce_per_replica
 
 
 def _finished_epochs(log_path):
@@ -113,11 +198,17 @@ def fit(model, train_data, val_data, config, workdir, *, config_json="", monitor
         extra_callbacks=(), verbose=2):
     """Train with early stopping, best-weights checkpoint, logs and resume; extra_callbacks run last.
 
+    train_data and val_data: datasets of batches, or (inputs, targets) arrays, which are
+    batched by config.batch_size per replica and shuffled each epoch.
     The model ends with the weights of its best epoch by `monitor`. Returns a dict:
     epochs (the CSV log's rows, across resumes), train_seconds, resumed_from_epoch.
     `config_json` is kept with the backup so a resume with other settings is refused.
     """
+    strategy = getattr(model, "distribute_strategy", None)  # TensorFlow backend only
+    chief = device.is_chief(strategy)
     workdir = Path(workdir)
+    if not chief:  # a multiworker worker: its own files, never the chief's
+        workdir = workdir / f".{device.worker_name(strategy)}"
     backup_dir = workdir / "backup"
     check_resumable(workdir, config_json)
     resuming = is_interrupted(workdir)
@@ -140,13 +231,19 @@ def fit(model, train_data, val_data, config, workdir, *, config_json="", monitor
         keras.callbacks.ModelCheckpoint(str(best_path), monitor=monitor, save_best_only=True,
                                         save_weights_only=True, initial_value_threshold=best_so_far),
         keras.callbacks.CSVLogger(str(log_path), append=resuming),
-        keras.callbacks.TensorBoard(str(workdir / "tensorboard"), write_graph=False),
+        *_tensorboard(workdir / "tensorboard"),
         *extra_callbacks,
     ]
+    if isinstance(train_data, tuple):  # arrays: Keras batches and shuffles them
+        replicas = getattr(strategy, "num_replicas_in_sync", 1)
+        inputs = {"x": train_data[0], "y": train_data[1], "batch_size": config.batch_size * replicas,
+                  "shuffle": True}
+    else:
+        inputs = {"x": train_data, "shuffle": False}  # datasets come shuffled
     started = time.perf_counter()
     with _unknown_size_allowed():
-        history = model.fit(train_data, validation_data=val_data, epochs=config.epochs,
-                            shuffle=False, callbacks=callbacks, verbose=verbose)  # data comes shuffled
+        history = model.fit(**inputs, validation_data=val_data, epochs=config.epochs,
+                            callbacks=callbacks, verbose=verbose)
     seconds = time.perf_counter() - started
     losses = history.history.get("loss", [])
     if losses and not math.isfinite(losses[-1]):
@@ -156,12 +253,25 @@ def fit(model, train_data, val_data, config, workdir, *, config_json="", monitor
         raise TrainingError(f"no epoch produced a finite {monitor}")
     model.load_weights(str(best_path))
     rows = _finished_epochs(log_path)
+    if not chief:
+        shutil.rmtree(workdir, ignore_errors=True)  # finished: nothing left to resume from
     return {"epochs": rows, "train_seconds": seconds, "resumed_from_epoch": len(earlier) or None}
 
 
+def _tensorboard(logdir):
+    """The TensorBoard callback where TensorFlow is installed (it writes with tf.summary), else none."""
+    try:
+        import tensorflow  # noqa: F401
+    except ImportError:
+        return []
+    return [keras.callbacks.TensorBoard(str(logdir), write_graph=False)]
+
+
 def evaluate(model, data):
-    """Metrics of `model` on a dataset of unknown size (length-bucketed), as a dict."""
+    """Metrics of `model` on a dataset of unknown size (length-bucketed), or (inputs, targets) arrays."""
     with _unknown_size_allowed():
+        if isinstance(data, tuple):
+            return model.evaluate(data[0], data[1], return_dict=True, verbose=0)
         return model.evaluate(data, return_dict=True, verbose=0)
 
 

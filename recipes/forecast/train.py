@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from shared.artifacts import ensure_writable, publish
 from shared.config import TrainConfig, option, parse, to_json
+from shared.device import is_chief
 from shared.errors import UserError, reported
 from shared.report import metrics_json, plot_curves, training_facts
 from shared.training import check_resumable, compile_model, fit, setup
@@ -126,6 +127,9 @@ def run(config):
         "test": results,
         **training_facts(history),
     }
+    if not is_chief(strategy):  # multiworker: one model, written by the chief
+        print("\nfinished; the chief worker saves the model")
+        return metrics
     publish(config.out, {"config.json": config_json, "scaler.json": json.dumps(scaler, indent=2) + "\n",
                          "metrics.json": metrics_json(metrics), "curves.png": plot_curves(history["epochs"]),
                          "test_forecast.png": evaluate.plot_test(test, prices_q, Path(prices.source).stem)},

@@ -7,6 +7,7 @@ import numpy as np
 
 from shared.artifacts import ensure_writable, publish
 from shared.config import TrainConfig, option, parse, to_json
+from shared.device import is_chief
 from shared.errors import reported
 from shared.report import metrics_json, plot_curves, print_comparison, training_facts
 from shared.training import check_resumable, compile_model, evaluate, fit, setup
@@ -84,6 +85,9 @@ def run(config):
         "baseline": {"name": "majority class of the training split", **baseline},
         "test_seconds": time.perf_counter() - started, **training_facts(history),
     }
+    if not is_chief(strategy):  # multiworker: one model, written by the chief
+        print("\nfinished; the chief worker saves the model")
+        return metrics
     publish(config.out, {"config.json": config_json, "metrics.json": metrics_json(metrics),
                          "curves.png": plot_curves(history["epochs"], ("loss", "accuracy"))},
             model=model.with_vectorizer(vectorizer, classifier))

@@ -15,6 +15,7 @@ import numpy as np
 
 from shared.artifacts import ensure_writable, publish
 from shared.config import TrainConfig, option, parse, to_json
+from shared.device import is_chief
 from shared.errors import reported
 from shared.report import metrics_json, plot_curves, print_comparison, training_facts
 from shared.training import check_resumable, compile_model, fit, setup
@@ -123,9 +124,10 @@ def run(config, home):
           (" (the training word itself: HOME has no tail to hold out)" if home else
            f", {corpus.dropped} unseen characters dropped" if corpus.dropped else ""))
 
-    train_batches = data.batches(train_ids, config.seq_len, config.batch_size, shuffle_seed=config.seed,
+    batch = config.batch_size * strategy.num_replicas_in_sync  # --batch-size is per device
+    train_batches = data.batches(train_ids, config.seq_len, batch, shuffle_seed=config.seed,
                                  min_batches=1 if config.smoke else data.MIN_BATCHES)
-    val_batches = data.batches(val_ids, config.seq_len, config.batch_size)
+    val_batches = data.batches(val_ids, config.seq_len, batch)
     inputs, targets = next(iter(val_batches))
     print(f"  batches of {tuple(inputs.shape)} character ids -> {tuple(targets.shape)} next characters")
     with strategy.scope():
@@ -155,6 +157,9 @@ def run(config, home):
         generate.stream(generator, corpus.train[0], 300, 0.8, seed=config.seed)
     # The vocabulary and the first character (the default prompt) go with the model.
     vocab_json = json.dumps({"vocabulary": vocab, "start": corpus.train[0]}, indent=1) + "\n"
+    if not is_chief(strategy):  # multiworker: one model, written by the chief
+        print("\nfinished; the chief worker saves the model")
+        return metrics
     publish(config.out, {"config.json": config_json, "vocab.json": vocab_json, "metrics.json": metrics_json(metrics),
                          "curves.png": plot_curves(history["epochs"], ("loss",))}, model=lm)
     print(f"\nsaved model, vocabulary, config, metrics and curves in {config.out}/ "
