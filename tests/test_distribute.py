@@ -92,7 +92,7 @@ def multiworker(tmp_path_factory, text_file):
 
 
 def curve(result):
-    return [[float(row[name]) for name in COLUMNS] for row in result["epochs"]]
+    return [float(row[name]) for row in result["epochs"] for name in COLUMNS]
 
 
 def assert_same_curve(result, reference):
