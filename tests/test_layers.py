@@ -71,10 +71,12 @@ def test_padding_is_masked_on_the_right():
     np.testing.assert_allclose(model.predict(short, verbose=0), model.predict(padded, verbose=0), atol=1e-6)
 
 
-@pytest.mark.parametrize("option", [{"recurrent_dropout": 0.2}, {"unroll": True}, {"activation": "relu"}])
+@pytest.mark.parametrize("option", [{"recurrent_dropout": 0.2}, {"unroll": True}, {"activation": "relu"},
+                                    {"recurrent_activation": "hard_sigmoid"}, {"use_bias": False},
+                                    {"reset_after": False}])
 def test_options_that_force_the_slow_kernel_warn(option):
     with pytest.warns(SlowKernelWarning, match=next(iter(option))):
-        recurrent_layer("lstm", 4, **option)
+        recurrent_layer("gru", 4, **option)
 
 
 def test_simple_rnn_warns_only_where_a_gpu_could_help(monkeypatch):
