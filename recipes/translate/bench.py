@@ -51,9 +51,11 @@ def _train_case(size, padded_to=0, **changes):
             batches.append(((source, target[:, :-1]), target[:, 1:], (target[:, 1:] > 0).astype("float32")))
         what = f"plain: BiGRU({config.units}), additive attention, padded to {padded_to}, batch {config.batch_size}"
     else:
-        batches = [tuple(np.asarray(part) if not isinstance(part, tuple) else tuple(np.asarray(p) for p in part)
-                         for part in batch)
-                   for batch in data.batches(sources, targets, config.batch_size, shuffle_seed=0).take(steps)]
+        epoch = [tuple(np.asarray(part) if not isinstance(part, tuple) else tuple(np.asarray(p) for p in part)
+                       for part in batch)
+                 for batch in data.batches(sources, targets, config.batch_size, shuffle_seed=0)]
+        # At random from a whole epoch, so the timed batches have the epoch's mix of lengths.
+        batches = [epoch[i] for i in np.random.default_rng(0).choice(len(epoch), size=steps, replace=False)]
         what = (f"recipe: BiGRU({config.units}), {config.attention} attention, batched by length, "
                 f"batch {config.batch_size}")
     translator = _compiled_translator(config, source_vocab, target_vocab)
