@@ -7,6 +7,7 @@ import keras
 
 from shared.artifacts import ensure_writable, publish
 from shared.config import TrainConfig, option, parse, to_json
+from shared.device import is_chief
 from shared.errors import UserError, reported
 from shared.report import metrics_json, plot_curves, training_facts
 from shared.training import check_resumable, compile_model, evaluate, fit, setup
@@ -144,6 +145,9 @@ def run(config):
         "vocabulary": {"spanish": len(source_vocab), "english": len(target_vocab)},
         **report, "test_seconds": time.perf_counter() - started, **training_facts(history),
     }
+    if not is_chief(strategy):  # multiworker: one model, written by the chief
+        print("\nfinished; the chief worker saves the model")
+        return metrics
     test_tsv = "".join(f"{en}\t{es}\n" for en, es in zip(test.english, test.spanish))
     publish(config.out, {"config.json": config_json, "vocab.json": json.dumps(vocabularies, ensure_ascii=False) + "\n",
                          "test.tsv": test_tsv, "metrics.json": metrics_json(metrics),
