@@ -89,6 +89,43 @@ def _replicas_in_sync():
     return 1 if context is None else context.num_replicas_in_sync
 
 
+class TimeBudget(keras.callbacks.Callback):
+    """Stops training so that training plus the last validation pass fit in `seconds`.
+
+    With a constant learning rate, over the last `cooldown` share of the time the rate
+    falls linearly to a tenth (smaller final steps settle into a lower loss). Recipes with
+    a `--minutes` option (textgen, translate) use it.
+    """
+
+    def __init__(self, seconds, cooldown=0.3):
+        super().__init__()
+        self.seconds, self.cooldown, self.val_seconds = seconds, cooldown, 0.0
+
+    def on_train_begin(self, logs=None):
+        self.started = time.perf_counter()
+        scheduled = isinstance(getattr(self.model.optimizer, "_learning_rate", None),
+                               keras.optimizers.schedules.LearningRateSchedule)  # cosine: leave it alone
+        self.base_lr = None if scheduled else float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+
+    def on_test_begin(self, logs=None):
+        self.val_started = time.perf_counter()
+
+    def on_test_end(self, logs=None):
+        self.val_seconds = time.perf_counter() - self.val_started
+
+    def _left(self):
+        return 1 - (time.perf_counter() - self.started + self.val_seconds) / self.seconds
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self.base_lr is not None:
+            self.model.optimizer.learning_rate = self.base_lr * (
+                0.1 + 0.9 * min(1.0, max(0.0, self._left()) / self.cooldown))
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self._left() <= 0:
+            self.model.stop_training = True
+
+
 def make_optimizer(lr, clipnorm, decay_steps=None):
     """Adam with per-variable gradient clipping (clipnorm 0: off); with decay_steps, a cosine schedule
 

@@ -1,12 +1,21 @@
 import csv
 import dataclasses
+import time
 
 import keras
 import numpy as np
 import pytest
 
 from shared.config import TrainConfig
-from shared.training import Adam, compile_model, fit, is_interrupted, make_optimizer, setup
+from shared.training import (
+    Adam,
+    TimeBudget,
+    compile_model,
+    fit,
+    is_interrupted,
+    make_optimizer,
+    setup,
+)
 
 
 def test_clipnorm_bounds_what_reaches_adams_moments():
@@ -156,3 +165,17 @@ def test_mixed_precision_trains_with_finite_loss_and_float32_outputs(tmp_path):
         assert model.predict(x[:2], verbose=0).dtype == np.float32
     finally:
         keras.config.set_dtype_policy("float32")
+
+
+def test_time_budget_stops_training_in_time_and_lowers_the_learning_rate_at_the_end():
+    class Slow(keras.callbacks.Callback):  # a known cost per step, so the test does not race the machine
+        def on_train_batch_end(self, batch, logs=None):
+            time.sleep(0.02)
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse")
+    x = np.random.default_rng(0).normal(size=(64, 3)).astype("float32")
+    started = time.perf_counter()
+    history = model.fit(x, x[:, :1], batch_size=16, epochs=1000, verbose=0, callbacks=[Slow(), TimeBudget(1.0)])
+    assert len(history.history["loss"]) < 1000 and time.perf_counter() - started < 5
+    assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) < 0.002  # fell towards a tenth

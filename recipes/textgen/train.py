@@ -8,7 +8,6 @@ import dataclasses
 import json
 import math
 import sys
-import time
 
 import keras
 import numpy as np
@@ -18,7 +17,7 @@ from shared.config import TrainConfig, option, parse, to_json
 from shared.device import is_chief
 from shared.errors import reported
 from shared.report import metrics_json, plot_curves, print_comparison, training_facts
-from shared.training import check_resumable, compile_model, fit, setup
+from shared.training import TimeBudget, check_resumable, compile_model, fit, setup
 
 from . import data, generate, model
 
@@ -49,36 +48,6 @@ class Config(TrainConfig):
     batch_size: int = option(128, "windows per batch", bounds="[1, inf)")
     lr: float = option(3e-3, "Adam learning rate", bounds="(0, inf)")
     patience: int = option(3, "stop after this many epochs without a lower validation loss", bounds="[1, inf)")
-
-
-class TimeBudget(keras.callbacks.Callback):
-    """Stops training so that training plus the last validation pass fit in `seconds`.
-
-    Over the last `cooldown` share of the time the learning rate falls linearly to a
-    tenth: the smaller final steps settle into a lower loss than a constant rate.
-    """
-
-    def __init__(self, seconds, cooldown=0.3):
-        super().__init__()
-        self.seconds, self.cooldown, self.val_seconds = seconds, cooldown, 0.0
-
-    def on_train_begin(self, logs=None):
-        self.started = time.perf_counter()
-        self.base_lr = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
-
-    def on_test_begin(self, logs=None):
-        self.val_started = time.perf_counter()
-
-    def on_test_end(self, logs=None):
-        self.val_seconds = time.perf_counter() - self.val_started
-
-    def on_train_batch_begin(self, batch, logs=None):
-        left = 1 - (time.perf_counter() - self.started + self.val_seconds) / self.seconds
-        self.model.optimizer.learning_rate = self.base_lr * (0.1 + 0.9 * min(1.0, max(0.0, left) / self.cooldown))
-
-    def on_train_batch_end(self, batch, logs=None):
-        if time.perf_counter() - self.started + self.val_seconds >= self.seconds:
-            self.model.stop_training = True
 
 
 def given_options(argv):

@@ -10,7 +10,14 @@ from shared.config import TrainConfig, option, parse, to_json
 from shared.device import is_chief
 from shared.errors import UserError, reported
 from shared.report import metrics_json, plot_curves, training_facts
-from shared.training import check_resumable, compile_model, evaluate, fit, setup
+from shared.training import (
+    TimeBudget,
+    check_resumable,
+    compile_model,
+    evaluate,
+    fit,
+    setup,
+)
 
 from . import data, model, scoring
 from .translate import Translator
@@ -41,42 +48,6 @@ class Config(TrainConfig):
                          bounds="[1, inf)")
     batch_size: int = option(128, "sentence pairs per batch", bounds="[1, inf)")
     lr: float = option(2e-3, "Adam learning rate", bounds="(0, inf)")
-
-
-class TimeBudget(keras.callbacks.Callback):
-    """Stops training so that training plus the last validation pass fit in `seconds`.
-
-    With a constant learning rate, over the last `cooldown` share of the time the rate
-    falls linearly to a tenth (smaller final steps settle into a lower loss).
-    """
-
-    def __init__(self, seconds, cooldown=0.3):
-        super().__init__()
-        self.seconds, self.cooldown, self.val_seconds = seconds, cooldown, 0.0
-
-    def on_train_begin(self, logs=None):
-        self.started = time.perf_counter()
-        scheduled = isinstance(getattr(self.model.optimizer, "_learning_rate", None),
-                               keras.optimizers.schedules.LearningRateSchedule)  # cosine: leave it alone
-        self.base_lr = None if scheduled else float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
-
-    def on_test_begin(self, logs=None):
-        self.val_started = time.perf_counter()
-
-    def on_test_end(self, logs=None):
-        self.val_seconds = time.perf_counter() - self.val_started
-
-    def _left(self):
-        return 1 - (time.perf_counter() - self.started + self.val_seconds) / self.seconds
-
-    def on_train_batch_begin(self, batch, logs=None):
-        if self.base_lr is not None:
-            self.model.optimizer.learning_rate = self.base_lr * (
-                0.1 + 0.9 * min(1.0, max(0.0, self._left()) / self.cooldown))
-
-    def on_train_batch_end(self, batch, logs=None):
-        if self._left() <= 0:
-            self.model.stop_training = True
 
 
 def inference_copy(translator_model):
