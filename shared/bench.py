@@ -92,6 +92,29 @@ def recipes_with_benchmarks():
     return sorted(path.parent.name for path in RECIPES_DIR.glob("*/bench.py"))
 
 
+def plan(recipes):
+    """In this process: the machine, and each recipe's case names and comparisons."""
+    plans = {}
+    for recipe in recipes:
+        module = importlib.import_module(f"recipes.{recipe}.bench")
+        plans[recipe] = {"cases": list(module.CASES), "compare": [list(item) for item in module.COMPARE]}
+    return {"machine": machine(), "recipes": plans}
+
+
+def in_child(*flags):
+    """`python -m shared.bench FLAGS` in a fresh interpreter: (its last printed line as JSON, error line).
+
+    The driver imports no recipe and no Keras itself, so code that changes while a long run
+    goes on cannot leave it holding a stale module: every case starts from the files as they are.
+    """
+    done = subprocess.run([sys.executable, "-m", "shared.bench", *flags], check=False,
+                          capture_output=True, text=True)
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        return None, f"exit {done.returncode}: " + (done.stderr.strip().splitlines() or ["no output"])[-1]
+    return json.loads(lines[-1]), None
+
+
 def run_case(recipe, case, size):
     """In this process: one case's measurement, plus its peak memory."""
     module = importlib.import_module(f"recipes.{recipe}.bench")
@@ -101,14 +124,9 @@ def run_case(recipe, case, size):
 
 
 def run_in_child(recipe, case, size):
-    """One case in a fresh interpreter; its JSON is the last line it prints."""
-    command = [sys.executable, "-m", "shared.bench", "--case", f"{recipe}:{case}", "--size", size]
-    done = subprocess.run(command, check=False, capture_output=True, text=True)
-    lines = done.stdout.strip().splitlines()
-    if done.returncode != 0 or not lines:
-        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        return {"error": f"exit {done.returncode}: {tail}"}
-    return json.loads(lines[-1])
+    """One case in a fresh interpreter, so its peak memory is its own."""
+    result, error = in_child("--case", f"{recipe}:{case}", "--size", size)
+    return {"error": error} if error else result
 
 
 def compare(recipe, case, baseline, what, a, b):
@@ -122,7 +140,7 @@ def compare(recipe, case, baseline, what, a, b):
     return item
 
 
-def markdown(results, comparisons, about):
+def markdown(results, comparisons, about, minutes=None):
     rows = ["| recipe | case | what | rate | unit | step (s) | peak memory (MB) |",
             "| --- | --- | --- | ---: | --- | ---: | ---: |"]
     targets = ["| recipe | case | what | minutes of training | reached | peak memory (MB) |",
@@ -144,8 +162,17 @@ def markdown(results, comparisons, about):
             ratio = ("at least " if item.get("at_least") else "") + f"{item['ratio']:.2f}x"
         rows.append(f"| {item['recipe']} | {item['what']} | {ratio} |")
     header = [f"Measured {about['date']} on {about['device']}; Python {about['python']}, "
-              + ", ".join(f"{k} {v}" for k, v in about.items() if k in ("tensorflow", "keras")) + ".", ""]
+              + ", ".join(f"{k} {v}" for k, v in about.items() if k in ("tensorflow", "keras")) + "."
+              + (f" The whole run took {minutes:.1f} min." if minutes is not None else ""), ""]
     return "\n".join(header + rows) + "\n"
+
+
+def write(out, about, size, results, comparisons, seconds):
+    report = {"machine": about, "size": size, "minutes": seconds / 60, "comparisons": comparisons,
+              "results": [{"recipe": r, "case": c, **row} for (r, c), row in results.items()]}
+    (out / "bench.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    (out / "bench.md").write_text(markdown(results, comparisons, about, seconds / 60), encoding="utf-8")
+    return report
 
 
 def main(argv=None):
@@ -159,39 +186,50 @@ def main(argv=None):
                             help="small: a few steps per case and smoke-sized training, to check the benchmark runs")
         parser.add_argument("--skip", default="", help="comma-separated recipe:case to leave out")
         parser.add_argument("--case", default="", help=argparse.SUPPRESS)  # recipe:case, in a child process
+        parser.add_argument("--plan", default="", help=argparse.SUPPRESS)  # recipe,...: list cases, in a child
         args = parser.parse_args(argv)
         if args.case:
             recipe, case = args.case.split(":")
             print(json.dumps(run_case(recipe, case, args.size)))
+            return None
+        if args.plan:
+            print(json.dumps(plan(args.plan.split(","))))
             return None
         available = recipes_with_benchmarks()
         chosen = [name.strip() for name in args.only.split(",") if name.strip()] or available
         for name in chosen:
             if name not in available:
                 raise UserError(f"--only: no benchmark for {name!r} (have: {', '.join(available)})")
-        about = {"date": time.strftime("%Y-%m-%d"), **machine()}
+        planned, error = in_child("--plan", ",".join(chosen))
+        if error:
+            raise UserError(f"could not list the benchmark cases: {error}")
+        skipped = {item.strip() for item in args.skip.split(",") if item.strip()}
+        known = {f"{recipe}:{case}" for recipe in chosen for case in planned["recipes"][recipe]["cases"]}
+        if skipped - known:
+            raise UserError(f"--skip: no case {sorted(skipped - known)[0]!r} (expected recipe:case, "
+                            f"one of {', '.join(sorted(known))})")
+        about = {"date": time.strftime("%Y-%m-%d"), **planned["machine"]}
         print(f"benchmarks on {about['device']}; " + ", ".join(f"{k} {v}" for k, v in about.items()
                                                                  if k not in ("date", "device")))
-        results, comparisons = {}, []
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        results, comparisons, started = {}, [], time.perf_counter()
         for recipe in chosen:
-            module = importlib.import_module(f"recipes.{recipe}.bench")
-            for case in module.CASES:
-                if f"{recipe}:{case}" in args.skip.split(","):
+            for case in planned["recipes"][recipe]["cases"]:
+                if f"{recipe}:{case}" in skipped:
                     continue
                 print(f"  {recipe}:{case} ...", end="", flush=True)
                 results[(recipe, case)] = row = run_in_child(recipe, case, args.size)
                 print(f" {row['error']}" if "error" in row else f" {row['minutes']:.1f} min" if "minutes" in row
                       else f" {row['per_second']:,.1f} {row['unit']}/s")
-            for case, baseline, what in module.COMPARE:
+                # Written after every case: a run stopped part-way keeps what it measured.
+                report = write(out, about, args.size, results, comparisons, time.perf_counter() - started)
+            for case, baseline, what in planned["recipes"][recipe]["compare"]:
                 comparisons.append(compare(recipe, case, baseline, what, results.get((recipe, case), {}),
                                            results.get((recipe, baseline), {})))
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        report = {"machine": about, "size": args.size, "comparisons": comparisons,
-                  "results": [{"recipe": r, "case": c, **row} for (r, c), row in results.items()]}
-        (out / "bench.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-        (out / "bench.md").write_text(markdown(results, comparisons, about), encoding="utf-8")
-        print("\n" + markdown(results, comparisons, about) + f"\nwrote {out}/bench.json and {out}/bench.md")
+        report = write(out, about, args.size, results, comparisons, time.perf_counter() - started)
+        print("\n" + markdown(results, comparisons, about) + f"\nwrote {out}/bench.json and {out}/bench.md "
+              f"({report['minutes']:.1f} min in all)")
         return report
 
 
