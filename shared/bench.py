@@ -206,7 +206,7 @@ def main(argv=None):
         skipped = {item.strip() for item in args.skip.split(",") if item.strip()}
         known = {f"{recipe}:{case}" for recipe in chosen for case in planned["recipes"][recipe]["cases"]}
         if skipped - known:
-            raise UserError(f"--skip: no case {sorted(skipped - known)[0]!r} (expected recipe:case, "
+            raise UserError(f"--skip: no case {min(skipped - known)!r} (expected recipe:case, "
                             f"one of {', '.join(sorted(known))})")
         about = {"date": time.strftime("%Y-%m-%d"), **planned["machine"]}
         print(f"benchmarks on {about['device']}; " + ", ".join(f"{k} {v}" for k, v in about.items()
