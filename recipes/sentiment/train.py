@@ -24,11 +24,12 @@ class Config(TrainConfig):
                            "or an aclImdb-style folder (default: IMDB)")
     cell: str = option("lstm", "recurrent cell", choices=("rnn", "lstm", "gru"))
     bidirectional: bool = option(True, "read each review in both directions")
-    units: int = option(64, "units per recurrent layer (per direction)", bounds="[1, inf)")
-    layers: int = option(2, "stacked recurrent layers", bounds="[1, inf)")
+    # One small layer: as accurate here as two BiLSTM(64) with embedding 128, and 5x faster (README).
+    units: int = option(32, "units per recurrent layer (per direction)", bounds="[1, inf)")
+    layers: int = option(1, "stacked recurrent layers", bounds="[1, inf)")
     pooling: str = option("mean", "summarise the review by the mean of all steps' outputs, or the last state",
                           choices=("mean", "last"))
-    embedding_dim: int = option(128, "size of each word vector", bounds="[1, inf)")
+    embedding_dim: int = option(64, "size of each word vector", bounds="[1, inf)")
     dropout: float = option(0.3, "dropout on each layer's inputs", bounds="[0, 1)")
     max_tokens: int = option(20000, "vocabulary size, from training text only", bounds="[3, inf)")
     seq_len: int = option(600, "words kept from the start of each review", bounds="[1, inf)")
