@@ -4,7 +4,8 @@ import keras
 import numpy as np
 import pytest
 
-from shared import device, layers as factories
+from shared import device
+from shared import layers as factories
 from shared.layers import SlowKernelWarning, recurrent_layer, stacked_recurrent
 
 COMBINATIONS = [(cell, bidirectional) for cell in ("rnn", "lstm", "gru") for bidirectional in (False, True)]

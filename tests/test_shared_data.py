@@ -73,7 +73,7 @@ def test_locate_without_data_dir_fetches_into_the_cache(tmp_path, monkeypatch):
 
 def test_read_text_names_the_line_of_bad_bytes(tmp_path):
     path = tmp_path / "bad.txt"
-    path.write_bytes("first line\nsecond é\n".encode("utf-8") + b"third \xff\n")
+    path.write_bytes("first line\nsecond é\n".encode() + b"third \xff\n")
     with pytest.raises(UserError, match=r"bad.txt: line 3: bytes that are not valid utf-8"):
         data.read_text(path)
     assert data.read_text(path, encoding="latin-1").endswith("third ÿ\n")

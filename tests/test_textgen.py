@@ -189,8 +189,8 @@ def saved_model(tmp_path_factory):
     (["--text", "{tmp}/empty.txt"], "the text file is empty"),
     (["--text", "{tmp}/blank.txt"], "the text file is empty"),
     (["--text", "{tmp}/nbsp.txt"], "holds only whitespace"),
-    (["--text", "{tmp}/latin1.txt"], "line 2: bytes that are not valid utf-8 (byte 9); save the file as utf-8, "
-                                     "or name its encoding with --encoding"),
+    (["--text", "{tmp}/latin1.txt"], ("line 2: bytes that are not valid utf-8 (byte 9); save the file as utf-8, "
+                                      "or name its encoding with --encoding")),
     (["--text", "{tmp}/short.txt", "--seq-len", "10"], "the text has 10 characters, fewer than --seq-len + 1 = 11"),
     (["--text", "{tmp}/short.txt", "--seq-len", "8"], "too few for a training part and a validation tail"),
     (["--text", "{tmp}/nowhere.txt"], "no such text file"),

@@ -76,7 +76,7 @@ def split(text, val_fraction, seq_len, holdout=True):
                         "use a longer text or a smaller --seq-len")
     if not holdout:
         return Corpus(text, text, "")
-    cut = len(text) - int(round(len(text) * val_fraction))
+    cut = len(text) - round(len(text) * val_fraction)
     if cut < need or len(text) - cut < need:
         raise UserError(f"the text has {len(text)} characters: too few for a training part and a "
                         f"validation tail ({val_fraction:.0%}) of at least --seq-len + 1 = {need} each; "
