@@ -13,7 +13,6 @@ runs in a fresh interpreter:
 
 Each writes what it measured to RESULTS.json.
 """
-import dataclasses
 import json
 import os
 import sys
@@ -22,28 +21,10 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import keras
-import numpy as np
 import tensorflow as tf
-
-from shared.config import TrainConfig
+from tiny import Interrupt, TinyConfig, tiny_gru, tiny_problem
 
 GLOBAL_BATCH = 16  # split evenly over 1 or 2 replicas: 128 rows are 8 full batches
-
-
-@dataclasses.dataclass
-class TinyConfig(TrainConfig):
-    epochs: int = 4
-    patience: int = 10
-    lr: float = 0.05
-    clipnorm: float = 0.05  # below the gradient norms (0.2-0.5), so clipping acts at every step
-
-
-def tiny_problem():
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(128, 6, 2)).astype("float32")  # (batch, time, features)
-    y = (x[:, :, 0].sum(axis=1) > 0).astype("float32")
-    return x, y
 
 
 def train(strategy_name, workdir, interrupt_after=None):
@@ -51,15 +32,14 @@ def train(strategy_name, workdir, interrupt_after=None):
     from shared.training import compile_model, fit, setup
 
     replicas_wanted = 2 if strategy_name != "auto" else 1
-    config = TinyConfig(batch_size=GLOBAL_BATCH // replicas_wanted, strategy=strategy_name)
+    # clipnorm 0.05: below the gradient norms (0.2-0.5), so clipping acts at every step
+    config = TinyConfig(batch_size=GLOBAL_BATCH // replicas_wanted, strategy=strategy_name, clipnorm=0.05)
     strategy = setup(config)
     assert strategy.num_replicas_in_sync == replicas_wanted, strategy.num_replicas_in_sync
     x, y = tiny_problem()
     batches = tf.data.Dataset.from_tensor_slices((x, y)).batch(config.batch_size * strategy.num_replicas_in_sync)
     with strategy.scope():
-        inputs = keras.Input((6, 2))
-        outputs = keras.layers.Dense(1, activation="sigmoid")(keras.layers.GRU(4)(inputs))
-        model = keras.Model(inputs, outputs)
+        model = tiny_gru()
         compile_model(model, config, loss="binary_crossentropy")
     callbacks = [Interrupt(interrupt_after)] if interrupt_after is not None else []
     result = fit(model, batches, batches, config, workdir, extra_callbacks=callbacks, verbose=0)
@@ -75,18 +55,6 @@ def interrupted_and_resumed(strategy_name, workdir):
         pass
     interrupted_files = sorted(str(p.relative_to(workdir)) for p in Path(workdir).rglob("*") if p.is_file())
     return {"after_interrupt": interrupted_files, **train(strategy_name, workdir)}
-
-
-class Interrupt(keras.callbacks.Callback):
-    """Stands in for a killed process: raises after the backup of epoch `after` is written."""
-
-    def __init__(self, after):
-        super().__init__()
-        self.after = after
-
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch == self.after:
-            raise KeyboardInterrupt
 
 
 def textgen_smoke(strategy_name, text, out):

@@ -1,12 +1,11 @@
 import csv
-import dataclasses
 import time
 
 import keras
 import numpy as np
 import pytest
+from tiny import Interrupt, TinyConfig, tiny_gru, tiny_problem
 
-from shared.config import TrainConfig
 from shared.training import (
     Adam,
     TimeBudget,
@@ -41,26 +40,9 @@ def test_clipnorm_zero_turns_clipping_off_and_class_is_serializable():
     assert isinstance(restored, Adam) and restored.clipnorm == 2.0
 
 
-@dataclasses.dataclass
-class TinyConfig(TrainConfig):
-    epochs: int = 4
-    patience: int = 10
-    batch_size: int = 16
-    lr: float = 0.05
-
-
-def tiny_problem(seed=0):
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(128, 6, 2)).astype("float32")
-    y = (x[:, :, 0].sum(axis=1) > 0).astype("float32")
-    return x, y
-
-
 def tiny_model(config):
     setup(config)
-    inputs = keras.Input((6, 2))
-    outputs = keras.layers.Dense(1, activation="sigmoid", dtype="float32")(keras.layers.GRU(4)(inputs))
-    model = keras.Model(inputs, outputs)
+    model = tiny_gru()
     compile_model(model, config, loss="binary_crossentropy", metrics=["accuracy"])
     return model
 
@@ -68,18 +50,6 @@ def tiny_model(config):
 def batches(x, y):
     import tensorflow as tf
     return tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
-
-
-class Interrupt(keras.callbacks.Callback):
-    """Stands in for a killed process: raises after the backup of epoch `after` is written."""
-
-    def __init__(self, after):
-        super().__init__()
-        self.after = after
-
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch == self.after:
-            raise KeyboardInterrupt
 
 
 def test_fit_logs_gradient_norms_and_loss_falls(tmp_path):

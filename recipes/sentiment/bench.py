@@ -12,6 +12,7 @@ import keras
 import numpy as np
 
 from shared.bench import timed, train_throughput
+from shared.device import set_mixed_precision
 from shared.training import compile_model
 
 from . import data, model
@@ -48,6 +49,7 @@ def _recipe_batches(config, size, bucketed=True, steps=None):
 def _recipe_case(size, jit=False, bucketed=True, steps=None, **changes):
     config = Config(**changes)
     keras.utils.set_random_seed(0)
+    policy = set_mixed_precision(config.mixed_precision)  # mixed_float16 on a GPU, mixed_bfloat16 on CPU
     batches, vectorizer = _recipe_batches(config, size, bucketed, min(steps or STEPS[size], STEPS[size]))
     classifier = model.build_classifier(config, vectorizer.vocabulary_size())
     compile_model(classifier, config, loss="binary_crossentropy", steps_per_epoch=100)
@@ -56,7 +58,8 @@ def _recipe_case(size, jit=False, bucketed=True, steps=None, **changes):
     tokens = sum(int(np.count_nonzero(x)) for x, _ in batches) / sum(len(x) for x, _ in batches)
     return {"what": f"recipe: {config.layers}x BiLSTM({config.units}), embedding {config.embedding_dim}, "
                     f"mean pooling, batch {config.batch_size}, "
-                    f"{'bucketed' if bucketed else 'padded to ' + str(config.seq_len)}{', XLA' if jit else ''}",
+                    f"{'bucketed' if bucketed else 'padded to ' + str(config.seq_len)}{', XLA' if jit else ''}"
+                    f"{', ' + policy if config.mixed_precision else ''}",
             "unit": "reviews", "mean_tokens_per_review": tokens,
             **train_throughput(classifier, batches, count=lambda batch: len(batch[0]))}
 
@@ -181,6 +184,7 @@ CASES = {
     "train_batch32": lambda size: _recipe_case(size, batch_size=32),
     "train_xla": lambda size: _recipe_case(size, jit=True, steps=5),  # 6 s a step
     "train_1thread": one_thread,
+    "train_mixed": lambda size: _recipe_case(size, mixed_precision=True),
     "pipeline": lambda size: pipeline(size, cached=True),
     "pipeline_uncached": lambda size: pipeline(size, cached=False),
     "predict": predict_strings,
@@ -194,6 +198,7 @@ COMPARE = [
     ("train", "train_batch32", "batch 128 / batch 32"),
     ("train", "train_xla", "without XLA / with XLA (jit_compile)"),
     ("train", "train_1thread", "TensorFlow's default threads / 1 thread"),
+    ("train_mixed", "train", "mixed precision / float32"),
     ("pipeline", "pipeline_uncached", "input pipeline, cached / re-tokenised every epoch"),
     ("target", "target_tutorial", "minutes to test accuracy 0.87, tutorial / recipe"),
 ]
