@@ -84,7 +84,9 @@ def test_vocabulary_comes_from_training_text_only_and_html_breaks_vanish():
 def test_batches_are_right_padded_and_no_longer_than_needed(reviews_csv):
     reviews = data.read_csv(reviews_csv)
     vectorizer = data.make_vectorizer(reviews.texts, 100, seq_len=40)
-    for tokens, labels in data.token_batches(vectorizer, reviews, 32, 40, shuffle_seed=0):
+    batches = data.token_batches(vectorizer, reviews, 32, 40, shuffle_seed=0)
+    assert batches.options().autotune.enabled is False  # see shared.data.prefetched
+    for tokens, labels in batches:
         tokens = tokens.numpy()
         lengths = (tokens > 0).sum(axis=1)
         assert lengths.min() > 0 and tokens.shape[1] == lengths.max() <= 40

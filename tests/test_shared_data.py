@@ -82,3 +82,12 @@ def test_read_text_names_the_line_of_bad_bytes(tmp_path):
         data.read_text(tmp_path / "empty.txt")
     with pytest.raises(UserError, match="no such"):
         data.read_text(tmp_path / "missing.txt")
+
+
+def test_prefetched_keeps_every_batch_and_turns_autotuning_off():
+    tf = pytest.importorskip("tensorflow")
+    source = tf.data.Dataset.range(7).map(lambda x: x * 2).prefetch(tf.data.AUTOTUNE).batch(3)
+    ready = data.prefetched(source)
+    assert [batch.tolist() for batch in ready.as_numpy_iterator()] == [[0, 2, 4], [6, 8, 10], [12]]
+    # Autotuning's thread makes deleting an iterator wait up to a minute (the docstring).
+    assert source.options().autotune.enabled is not False and ready.options().autotune.enabled is False

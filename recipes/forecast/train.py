@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from shared.artifacts import ensure_writable, publish
 from shared.config import TrainConfig, option, parse, to_json
+from shared.data import prefetched
 from shared.device import is_chief
 from shared.errors import UserError, reported
 from shared.report import metrics_json, plot_curves, training_facts
@@ -58,7 +59,7 @@ def batches(part, scaler, batch_size, shuffle_seed=None):
     pairs = tf.data.Dataset.from_tensor_slices((windows.standardise(part.x, scaler), part.y.astype("float32")))
     if shuffle_seed is not None:
         pairs = pairs.shuffle(len(part), seed=shuffle_seed, reshuffle_each_iteration=True)
-    return pairs.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    return prefetched(pairs.batch(batch_size))
 
 
 def run(config):

@@ -14,7 +14,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from shared.data import download, extract, locate, read_text
+from shared.data import download, extract, locate, prefetched, read_text
 from shared.errors import UserError
 
 IMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
@@ -156,7 +156,7 @@ def token_batches(vectorizer, reviews, batch_size, seq_len, shuffle_seed=None, c
     boundaries = list(range(32, seq_len, 32))
     batches = pairs.bucket_by_sequence_length(
         lambda ids, label: tf.size(ids), boundaries, [batch_size] * (len(boundaries) + 1))
-    return batches.prefetch(tf.data.AUTOTUNE)
+    return prefetched(batches)
 
 
 def describe(name, reviews):

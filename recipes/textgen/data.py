@@ -11,7 +11,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from shared.data import download, locate, read_text
+from shared.data import download, locate, prefetched, read_text
 from shared.errors import UserError
 
 HOME = "HOME"  # the teaching example: fed "H", predict "O", then "M", then "E"
@@ -118,7 +118,7 @@ def batches(ids, seq_len, batch_size, shuffle_seed=None, min_batches=MIN_BATCHES
         repeats = max(1, math.ceil(min_batches * batch_size / len(inputs)))
         data = data.repeat(repeats).shuffle(len(inputs) * repeats, seed=shuffle_seed,
                                             reshuffle_each_iteration=True)
-    return data.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    return prefetched(data.batch(batch_size))
 
 
 def unigram_loss(train_ids, target_ids, vocab_size):

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from shared.data import download, extract, locate, read_text
+from shared.data import download, extract, locate, prefetched, read_text
 from shared.errors import UserError
 
 SPA_ENG_URL = "http://storage.googleapis.com/download.tensorflow.org/data/spa-eng.zip"
@@ -213,7 +213,7 @@ def batches(sources, targets, batch_size, shuffle_seed=None):
     data = tf.data.Dataset.from_generator(generate, output_signature=signature)
     if shuffle_seed is not None:
         data = data.shuffle(len(chunks), seed=shuffle_seed, reshuffle_each_iteration=True)
-    return data.prefetch(tf.data.AUTOTUNE)
+    return prefetched(data)
 
 
 def _pad(rows, length=None):
