@@ -64,6 +64,37 @@ def train_throughput(model, batches, count, warmup=3):
             "step_seconds_median": statistics.median(seconds)}
 
 
+def train_to_target(model, batches, score, target, check_every, cap_minutes):
+    """Minutes of training until `score(model)` is at most `target`, or until `cap_minutes` pass.
+
+    `batches`: a tf.data dataset of training batches, repeated here as long as needed.
+    `score` runs every `check_every` steps with the clock stopped: it measures, it does
+    not train. Returns minutes, reached, the last score and every (minutes, score) check.
+    """
+    import keras
+
+    class Watch(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.steps, self.seconds, self.checks = 0, 0.0, []
+            self.started = time.perf_counter()
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.steps += 1
+            if self.steps % check_every:
+                return
+            self.seconds += time.perf_counter() - self.started
+            self.checks.append((self.seconds / 60, float(score(self.model))))
+            self.model.stop_training = self.checks[-1][1] <= target or self.seconds >= cap_minutes * 60
+            self.started = time.perf_counter()
+
+    watch = Watch()
+    # One long "epoch" per check: the repeated dataset's iterator lives through the whole run.
+    model.fit(batches.repeat(), steps_per_epoch=check_every, epochs=1_000_000, verbose=0, callbacks=[watch])
+    minutes, last = watch.checks[-1]
+    return {"minutes": minutes, "reached": last <= target, "score": last, "target": target,
+            "cap_minutes": cap_minutes, "checks": watch.checks}
+
+
 def timed(function, repeats=3):
     """(median seconds of `repeats` calls after one warm-up call, the last result)."""
     result = function()

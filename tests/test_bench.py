@@ -3,7 +3,9 @@ import json
 import subprocess
 import sys
 
+import keras
 import pytest
+from tiny import tiny_gru, tiny_problem
 
 from shared import bench
 
@@ -12,9 +14,11 @@ from shared import bench
 def test_a_small_benchmark_writes_rates_memory_and_the_ratio_to_its_tutorial(real_data, tmp_path):
     report = bench.main(["--only", "forecast", "--size", "small", "--out", str(tmp_path)])
     rows = {row["case"]: row for row in report["results"]}
-    assert set(rows) == {"train", "train_tutorial"}
-    assert all(row["per_second"] > 0 and row["peak_memory_mb"] > 50 for row in rows.values())
-    (comparison,) = report["comparisons"]
+    assert set(rows) == {"train", "train_tutorial", "target", "target_tutorial"}
+    assert all(rows[case]["per_second"] > 0 for case in ("train", "train_tutorial"))
+    assert all(rows[case]["minutes"] > 0 and rows[case]["reached"] in (True, False) for case in ("target", "target_tutorial"))
+    assert all(row["peak_memory_mb"] > 50 for row in rows.values())
+    comparison = next(item for item in report["comparisons"] if item["case"] == "train")
     assert comparison["ratio"] == pytest.approx(rows["train"]["per_second"] / rows["train_tutorial"]["per_second"])
     assert json.loads((tmp_path / "bench.json").read_text())["machine"]["cores"] >= 1
     table = (tmp_path / "bench.md").read_text()
@@ -41,3 +45,40 @@ def test_a_case_to_skip_that_does_not_exist_is_one_line_and_exit_2(tmp_path):
                            "--out", str(tmp_path)], check=False, capture_output=True, text=True)
     assert done.returncode == 2 and "--skip: no case 'forecast:trian'" in done.stderr
     assert "forecast:train_tutorial" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_train_to_target_stops_once_the_score_gets_there_or_the_time_is_up():
+    tf = pytest.importorskip("tensorflow")
+    keras.utils.set_random_seed(0)
+    x, y = tiny_problem()
+    model = tiny_gru()
+    model.compile(keras.optimizers.Adam(0.05), "binary_crossentropy")
+    batches = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)  # 8 batches
+
+    def loss(trained):
+        return trained.evaluate(x, y, verbose=0)
+
+    target = 0.8 * loss(model)
+    result = bench.train_to_target(model, batches, loss, target, check_every=4, cap_minutes=5)
+    scores = [score for _, score in result["checks"]]
+    assert result["reached"] and scores[-1] <= target < min(scores[:-1], default=float("inf"))
+    assert result["minutes"] == result["checks"][-1][0] > 0
+    never = bench.train_to_target(model, batches, lambda trained: 1.0, 0.0, check_every=2, cap_minutes=0.002)
+    assert not never["reached"] and never["minutes"] >= 0.002
+
+
+@pytest.mark.real_data
+def test_small_time_to_target_cases_train_score_and_compare(real_data, tmp_path):
+    others = [f"{recipe}:{case}" for recipe, cases in
+              (("textgen", ("train", "train_tutorial", "generate", "generate_rerun")),
+               ("translate", ("train", "train_plain", "translate_greedy", "translate_beam4"))) for case in cases]
+    report = bench.main(["--only", "textgen,translate", "--size", "small", "--skip", ",".join(others),
+                         "--out", str(tmp_path)])
+    rows = {(row["recipe"], row["case"]): row for row in report["results"]}
+    assert set(rows) == {("textgen", "target"), ("textgen", "target_tutorial"),
+                         ("translate", "target"), ("translate", "target_plain")}
+    for row in rows.values():  # too short to get there: stopped by the time cap, after a finite score
+        assert row["checks"] and row["minutes"] >= row["cap_minutes"] and not row["reached"]
+        assert 0 < row["score"] < 10 and f"{row['score']:.3f}" in row["what"]
+    targets = [item for item in report["comparisons"] if item["case"] == "target"]
+    assert len(targets) == 2 and all("ratio" not in item for item in targets)  # no ratio without a time

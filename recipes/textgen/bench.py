@@ -4,17 +4,22 @@ Training counts characters per second on tiny Shakespeare: the recipe's GRU(512)
 batch 128 against the tutorial's GRU(1024), embedding 256, batch 64, both on windows of 100.
 Generation counts new characters per second with the state carried from step to step against
 re-running the model over everything so far for each character (what a plain `predict` loop does).
+Time to target: training minutes until the validation tail's loss falls to TARGET nats per
+character, each configuration with its own learning rate (the tutorial's: Adam defaults).
 """
 import keras
 import numpy as np
 
-from shared.bench import train_throughput
+from shared.bench import train_throughput, train_to_target
 from shared.training import compile_model
 
 from . import data, generate, model, speed
 from .train import Config
 
 STEPS = {"full": 15, "small": 2}  # measured steps per case, after 3 warm-up steps
+TARGET = 2.2  # validation nats per character (unigram baseline 3.35; 20 minutes of the recipe: 1.52)
+CAP_MINUTES = {"full": 4.0, "small": 0.05}  # training time after which a configuration counts as not there
+CHECK_CHARS = 128_000  # training characters between two validation checks
 
 
 def _shakespeare():
@@ -32,6 +37,26 @@ def _train_case(size, what, **changes):
     lm = model.build_language_model(config, len(vocab))
     compile_model(lm, config, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     return {"what": what, "unit": "chars", **train_throughput(lm, batches, count=lambda batch: batch[0].size)}
+
+
+def _to_target(size, what, **changes):
+    """Minutes of training until the validation tail's loss is at most TARGET (or CAP_MINUTES pass)."""
+    config = Config(**changes)
+    keras.utils.set_random_seed(0)
+    text, _ = data.load_text("", "tinyshakespeare", "utf-8")
+    corpus = data.split(text, config.val_fraction, config.seq_len)  # the recipe's head / tail split
+    vocab = data.vocabulary(corpus.train)
+    train_ids, val_ids = data.encode(corpus.train, vocab), data.encode(corpus.val, vocab)
+    val_batches = data.batches(val_ids, config.seq_len, config.batch_size)
+    lm = model.build_language_model(config, len(vocab))
+    compile_model(lm, config, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    result = train_to_target(
+        lm, data.batches(train_ids, config.seq_len, config.batch_size, shuffle_seed=0),
+        score=lambda trained: trained.evaluate(val_batches, verbose=0, return_dict=True)["loss"],
+        target=TARGET, check_every=2 if size == "small" else max(1, CHECK_CHARS // (config.batch_size * config.seq_len)),
+        cap_minutes=CAP_MINUTES[size])
+    return {"what": f"{what}: validation loss {result['score']:.3f} nats/char (target {TARGET})",
+            "unit": "minutes", **result}
 
 
 def _generate_case(size, carried):
@@ -53,8 +78,12 @@ CASES = {
                                                units=1024, embedding_dim=256, batch_size=64),
     "generate": lambda size: _generate_case(size, carried=True),
     "generate_rerun": lambda size: _generate_case(size, carried=False),
+    "target": lambda size: _to_target(size, "recipe: GRU(512), Adam 3e-3, clipnorm 1"),
+    "target_tutorial": lambda size: _to_target(size, "TF tutorial: GRU(1024), embedding 256, batch 64, Adam 1e-3",
+                                               units=1024, embedding_dim=256, batch_size=64, lr=1e-3, clipnorm=0),
 }
 COMPARE = [
     ("train", "train_tutorial", "training chars/s, recipe / TF tutorial"),
     ("generate", "generate_rerun", "generation chars/s, state carried / re-running the text"),
+    ("target", "target_tutorial", f"minutes to validation loss {TARGET} nats/char, TF tutorial / recipe"),
 ]

@@ -5,11 +5,15 @@ configuration is the issue's reference point: a Bidirectional GRU(256) encoder w
 attention, every pair padded to 20 tokens, batch 128. Decoding counts sentences per second,
 batched greedy and beam 4, on 1,000 held-out Spanish sentences; with untrained weights every
 sentence runs to --max-len tokens, so these rates are a floor for a trained model.
+Time to target: training minutes until the validation loss (per English word) falls to TARGET,
+for the recipe and for the plain configuration, on the same split and vocabularies.
 """
 import keras
 import numpy as np
+import tensorflow as tf
 
-from shared.bench import timed, train_throughput
+from shared.bench import timed, train_throughput, train_to_target
+from shared.data import prefetched
 from shared.training import compile_model
 
 from . import data, model
@@ -17,15 +21,18 @@ from .train import Config
 from .translate import Translator
 
 STEPS = {"full": 30, "small": 2}  # measured steps per case, after 3 warm-up steps
+TARGET = 3.5  # validation loss, nats per English word (the recipe: 2.08 after its first epoch, 0.96 after 40 min)
+CAP_MINUTES = {"full": 4.0, "small": 0.05}  # training time after which a configuration counts as not there
+CHECK_PAIRS = 10_000  # training pairs between two validation checks
 
 
 def _prepared(config):
     pairs, _ = data.load_pairs("")
     pairs, _ = data.drop_long(pairs, config.max_len)
-    train, _, test = data.split(pairs, config.val_fraction, config.test_fraction, config.seed)
+    train, val, test = data.split(pairs, config.val_fraction, config.test_fraction, config.seed)
     source_vocab = data.Vocabulary.fit(train.spanish, config.max_tokens)
     target_vocab = data.Vocabulary.fit(train.english, config.max_tokens)
-    return train, test, source_vocab, target_vocab
+    return train, val, test, source_vocab, target_vocab
 
 
 def _compiled_translator(config, source_vocab, target_vocab):
@@ -38,7 +45,7 @@ def _compiled_translator(config, source_vocab, target_vocab):
 
 def _train_case(size, padded_to=0, **changes):
     config = Config(**changes, **({"max_len": padded_to - 1} if padded_to else {}))  # + [start] or [end]
-    train, _, source_vocab, target_vocab = _prepared(config)
+    train, _, _, source_vocab, target_vocab = _prepared(config)
     sources, targets = data.encode_pairs(train, source_vocab, target_vocab)
     steps = 3 + STEPS[size]
     if padded_to:  # the plain pipeline: shuffled pairs, all padded to the same length
@@ -62,9 +69,36 @@ def _train_case(size, padded_to=0, **changes):
     return {"what": what, "unit": "pairs", **train_throughput(translator, batches, count=lambda batch: len(batch[1]))}
 
 
+def _to_target(size, plain=False):
+    """Minutes of training until the validation loss is at most TARGET (or CAP_MINUTES pass).
+
+    plain: BiGRU(256), embedding 256, every pair padded to the longest sentence, shuffled pairs.
+    """
+    config = Config(**({"units": 256, "embedding_dim": 256} if plain else {}))
+    train, val, _, source_vocab, target_vocab = _prepared(config)
+    val_batches = data.batches(*data.encode_pairs(val, source_vocab, target_vocab), config.batch_size)
+    sources, targets = data.encode_pairs(train, source_vocab, target_vocab)
+    if plain:
+        source, target = data._pad(sources), data._pad(targets)
+        train_batches = tf.data.Dataset.from_tensor_slices(
+            ((source, target[:, :-1]), target[:, 1:], (target[:, 1:] > 0).astype("float32")))
+        train_batches = prefetched(train_batches.shuffle(len(source), seed=0).batch(config.batch_size))
+        what = f"plain: BiGRU(256), embedding 256, every pair padded to {source.shape[1]} / {target.shape[1]} tokens"
+    else:
+        train_batches = data.batches(sources, targets, config.batch_size, shuffle_seed=0)
+        what = f"recipe: BiGRU({config.units}), batched by length"
+    result = train_to_target(
+        _compiled_translator(config, source_vocab, target_vocab), train_batches,
+        score=lambda translator: translator.evaluate(val_batches, verbose=0, return_dict=True)["loss"],
+        target=TARGET, check_every=2 if size == "small" else CHECK_PAIRS // config.batch_size,
+        cap_minutes=CAP_MINUTES[size])
+    return {"what": f"{what}, batch {config.batch_size}: validation loss {result['score']:.3f} (target {TARGET})",
+            "unit": "minutes", **result}
+
+
 def _decode_case(size, beam_size):
     config = Config()
-    _, test, source_vocab, target_vocab = _prepared(config)
+    _, _, test, source_vocab, target_vocab = _prepared(config)
     vocabularies = {"spanish": source_vocab.tokens, "english": target_vocab.tokens, "truecase": {}}
     engine = Translator(_compiled_translator(config, source_vocab, target_vocab), config, vocabularies)
     sentences = test.spanish[: 1000 if size == "full" else 50]
@@ -79,8 +113,11 @@ CASES = {
     "train_plain": lambda size: _train_case(size, padded_to=20, units=256, embedding_dim=256, batch_size=128),
     "translate_greedy": lambda size: _decode_case(size, 1),
     "translate_beam4": lambda size: _decode_case(size, 4),
+    "target": _to_target,
+    "target_plain": lambda size: _to_target(size, plain=True),
 }
 COMPARE = [
     ("train", "train_plain", "training pairs/s, recipe / plain padded model"),
     ("translate_greedy", "translate_beam4", "decoding sentences/s, greedy / beam 4"),
+    ("target", "target_plain", f"minutes to validation loss {TARGET}, plain / recipe"),
 ]
