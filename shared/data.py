@@ -130,7 +130,7 @@ def prefetched(dataset, batches=2):
     rounds, and deleting the iterator waits for that sleep to end (TensorFlow 2.21).
     Keras deletes the training and validation iterators at every epoch boundary, so
     with autotuning on, training stood still, CPU idle, for up to a minute per epoch
-    (26-55 s measured in the sentiment recipe). These pipelines do little work per
+    (30-55 s measured in the sentiment recipe). These pipelines do little work per
     batch: a fixed buffer of two keeps the model fed.
     """
     import tensorflow as tf  # here, not at the top: JAX and torch runs never import TensorFlow
