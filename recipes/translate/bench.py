@@ -55,7 +55,7 @@ def _train_case(size, padded_to=0, **changes):
             chosen = order[begin: begin + config.batch_size]
             source = data._pad([sources[i] for i in chosen], padded_to)
             target = data._pad([targets[i] for i in chosen], padded_to + 1)
-            batches.append(((source, target[:, :-1]), target[:, 1:], (target[:, 1:] > 0).astype("float32")))
+            batches.append(data.teacher_forced(source, target))
         what = f"plain: BiGRU({config.units}), additive attention, padded to {padded_to}, batch {config.batch_size}"
     else:
         epoch = [tuple(np.asarray(part) if not isinstance(part, tuple) else tuple(np.asarray(p) for p in part)
@@ -80,8 +80,7 @@ def _to_target(size, plain=False):
     sources, targets = data.encode_pairs(train, source_vocab, target_vocab)
     if plain:
         source, target = data._pad(sources), data._pad(targets)
-        train_batches = tf.data.Dataset.from_tensor_slices(
-            ((source, target[:, :-1]), target[:, 1:], (target[:, 1:] > 0).astype("float32")))
+        train_batches = tf.data.Dataset.from_tensor_slices(data.teacher_forced(source, target))
         train_batches = prefetched(train_batches.shuffle(len(source), seed=0).batch(config.batch_size))
         what = f"plain: BiGRU(256), embedding 256, every pair padded to {source.shape[1]} / {target.shape[1]} tokens"
     else:

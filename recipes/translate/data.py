@@ -203,7 +203,7 @@ def batches(sources, targets, batch_size, shuffle_seed=None):
         chosen = order[begin: begin + batch_size]
         source = _pad([sources[i] for i in chosen])
         target = _pad([targets[i] for i in chosen])
-        chunks.append(((source, target[:, :-1]), target[:, 1:], (target[:, 1:] > 0).astype("float32")))
+        chunks.append(teacher_forced(source, target))
 
     def generate():
         yield from chunks
@@ -214,6 +214,12 @@ def batches(sources, targets, batch_size, shuffle_seed=None):
     if shuffle_seed is not None:
         data = data.shuffle(len(chunks), seed=shuffle_seed, reshuffle_each_iteration=True)
     return prefetched(data)
+
+
+def teacher_forced(source, target):
+    """((source, decoder input), decoder target, weight) from padded (n, S) and (n, T) ids: the
+    decoder reads the target shifted by one; weight is 1 on real tokens, 0 on padding."""
+    return (source, target[:, :-1]), target[:, 1:], (target[:, 1:] > 0).astype("float32")
 
 
 def _pad(rows, length=None):
