@@ -138,3 +138,52 @@ def prefetched(dataset, batches=2):
     options = tf.data.Options()
     options.autotune.enabled = False
     return dataset.prefetch(batches).with_options(options)
+
+
+# The epoch whose order slices() pipelines draw: a TensorFlow variable, read each time an epoch's
+# iterator starts, set by shared.training.fit at every epoch's beginning.
+_shuffle_epoch = None
+
+
+def _epoch_variable():
+    global _shuffle_epoch
+    import tensorflow as tf
+
+    if _shuffle_epoch is None:
+        with tf.init_scope():  # outside any function or strategy: one plain variable per process
+            _shuffle_epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="shuffle_epoch")
+    return _shuffle_epoch
+
+
+def set_shuffle_epoch(epoch):
+    """Make slices() pipelines iterate epoch `epoch`'s order from now on (a no-op before any exists)."""
+    if _shuffle_epoch is not None:
+        _shuffle_epoch.assign(epoch)
+
+
+def slices(elements, shuffle_seed=None):
+    """A tf.data pipeline of `elements` (arrays, tensors or RaggedTensors, or a tuple of them) sliced
+    along the first axis: in order, or with a seed in an order that is a function of (seed, epoch).
+
+    tf.data's own `shuffle(seed=...)` draws each epoch's order from a generator that restarts in
+    a new process, so a run resumed at epoch 3 would see epoch 0's order again; here the order of
+    epoch e is argsort(stateless_uniform(seed=(seed, e))), the same in any process. A RaggedTensor's
+    rows come out as plain 1-D tensors.
+    """
+    import tensorflow as tf
+
+    elements = tf.nest.map_structure(
+        lambda part: part if isinstance(part, tf.RaggedTensor) else tf.convert_to_tensor(part), elements)
+    count = int(tf.nest.flatten(elements)[0].shape[0])
+    if shuffle_seed is None:
+        order = tf.data.Dataset.range(count)
+    else:
+        epoch = _epoch_variable()
+
+        def epoch_order(_):
+            seed = tf.stack([tf.constant(shuffle_seed, tf.int64), epoch.read_value()])
+            keys = tf.random.stateless_uniform([count], seed=seed)
+            return tf.data.Dataset.from_tensor_slices(tf.argsort(keys))  # (count,) a permutation
+
+        order = tf.data.Dataset.from_tensors(0).flat_map(epoch_order)
+    return order.map(lambda index: tf.nest.map_structure(lambda tensor: tf.gather(tensor, index), elements))

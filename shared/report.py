@@ -35,16 +35,18 @@ def metrics_json(metrics):
     return json.dumps(metrics, indent=2, default=float) + "\n"
 
 
-def print_comparison(title, model_scores, baseline_scores, baseline_name):
-    """A small aligned table: each metric for the model beside the naive baseline."""
-    names = [name for name in model_scores if name in baseline_scores] + \
-            [name for name in model_scores if name not in baseline_scores]
+def print_comparison(title, model_scores, baselines):
+    """A small aligned table: each metric for the model beside each baseline ({name: scores})."""
+    names = list(model_scores) + [name for scores in baselines.values() for name in scores
+                                  if name not in model_scores]
+    names = list(dict.fromkeys(names))
+    widths = [max(12, len(name) + 2) for name in baselines]
     print(f"\n{title}")
-    print(f"  {'metric':<14}{'model':>10}{baseline_name:>{max(12, len(baseline_name) + 2)}}")
+    print(f"  {'metric':<14}{'model':>10}" + "".join(f"{name:>{w}}" for name, w in zip(baselines, widths)))
     for name in names:
-        base = baseline_scores.get(name)
-        base_text = "-" if base is None else f"{base:.4f}"
-        print(f"  {name:<14}{model_scores[name]:>10.4f}{base_text:>{max(12, len(baseline_name) + 2)}}")
+        cells = [model_scores.get(name)] + [scores.get(name) for scores in baselines.values()]
+        text = ["-" if value is None else f"{value:.4f}" for value in cells]
+        print(f"  {name:<14}{text[0]:>10}" + "".join(f"{t:>{w}}" for t, w in zip(text[1:], widths)))
 
 
 def plot_curves(rows, metrics=("loss",)):

@@ -27,7 +27,7 @@ from pathlib import Path
 import keras
 from keras import ops
 
-from shared import device
+from shared import data, device
 from shared.errors import TrainingError, UserError
 
 
@@ -70,6 +70,9 @@ class Adam(keras.optimizers.Adam):
         return [(grad, variable) for grad, (_, variable) in zip(grads, grads_and_vars)]
 
     def _record_norm_and_clip(self, grads):
+        # Embedding gradients (TensorFlow IndexedSlices) hold one row per token occurrence: sum the
+        # rows of repeated ids first, or both the norm and Keras's per-variable clip see too little.
+        grads = [_rows_summed(g) for g in grads]
         present = [ops.convert_to_tensor(g) for g in grads if g is not None]
         norm = ops.sqrt(ops.sum(ops.stack([ops.sum(ops.square(ops.cast(g, "float32"))) for g in present])))
         total, count, largest = self.grad_norm_stats
@@ -77,6 +80,24 @@ class Adam(keras.optimizers.Adam):
         count.assign_add(1.0)
         largest.assign(ops.maximum(largest, norm))
         return super()._clip_gradients(grads)
+
+
+def _rows_summed(grad):
+    """A sparse (IndexedSlices) gradient with the rows of repeated indices summed; others unchanged.
+
+    TensorFlow hands an embedding's gradient over unsummed: ids [3, 3] give two rows for row 3. Its
+    norm is then sqrt(a^2 + b^2) instead of |a + b|, 12x too small at textgen's start. JAX gradients
+    are dense already, so both backends now log and clip the same numbers.
+    """
+    if grad is None or keras.config.backend() != "tensorflow":
+        return grad
+    import tensorflow as tf
+
+    if not isinstance(grad, tf.IndexedSlices):
+        return grad
+    rows, positions = tf.unique(grad.indices)  # (unique ids,), (occurrences,) -> index into rows
+    values = tf.math.unsorted_segment_sum(grad.values, positions, tf.shape(rows)[0])  # (unique ids, dim)
+    return tf.IndexedSlices(values, rows, grad.dense_shape)
 
 
 def _replicas_in_sync():
@@ -92,20 +113,23 @@ def _replicas_in_sync():
 class TimeBudget(keras.callbacks.Callback):
     """Stops training so that training plus the last validation pass fit in `seconds`.
 
-    With a constant learning rate, over the last `cooldown` share of the time the rate
-    falls linearly to a tenth (smaller final steps settle into a lower loss). Recipes with
-    a `--minutes` option (textgen, translate) use it.
+    With a constant learning rate (`base_lr` given), over the last `cooldown` share of the time
+    the rate falls linearly from `base_lr` to a tenth (smaller final steps settle into a lower
+    loss); with a schedule (`base_lr` None) the rate is left alone. `base_lr` comes from the
+    config, never from the optimizer: after a resume the optimizer holds the lowered rate.
+    `clock` counts training seconds across resumes (fit's EpochClock); without one the budget
+    starts at train begin. Recipes with a `--minutes` option (textgen, translate) use it via fit.
     """
 
-    def __init__(self, seconds, cooldown=0.3):
+    def __init__(self, seconds, base_lr=None, clock=None, cooldown=0.3):
         super().__init__()
-        self.seconds, self.cooldown, self.val_seconds = seconds, cooldown, 0.0
+        self.seconds, self.base_lr, self.cooldown, self.val_seconds = seconds, base_lr, cooldown, 0.0
+        self.clock = clock
 
     def on_train_begin(self, logs=None):
-        self.started = time.perf_counter()
-        scheduled = isinstance(getattr(self.model.optimizer, "_learning_rate", None),
-                               keras.optimizers.schedules.LearningRateSchedule)  # cosine: leave it alone
-        self.base_lr = None if scheduled else float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        if self.clock is None:
+            self.clock = EpochClock()
+            self.clock.on_train_begin()
 
     def on_test_begin(self, logs=None):
         self.val_started = time.perf_counter()
@@ -113,17 +137,67 @@ class TimeBudget(keras.callbacks.Callback):
     def on_test_end(self, logs=None):
         self.val_seconds = time.perf_counter() - self.val_started
 
-    def _left(self):
-        return 1 - (time.perf_counter() - self.started + self.val_seconds) / self.seconds
+    def left(self):
+        """Share of the budget left, counting the coming validation pass as spent."""
+        return 1 - (self.clock.elapsed() + self.val_seconds) / self.seconds
 
     def on_train_batch_begin(self, batch, logs=None):
         if self.base_lr is not None:
+            # The setter of a LossScaleOptimizer (mixed precision) sets its inner optimizer's rate.
             self.model.optimizer.learning_rate = self.base_lr * (
-                0.1 + 0.9 * min(1.0, max(0.0, self._left()) / self.cooldown))
+                0.1 + 0.9 * min(1.0, max(0.0, self.left()) / self.cooldown))
 
     def on_train_batch_end(self, batch, logs=None):
-        if self._left() <= 0:
+        if self.left() <= 0:
             self.model.stop_training = True
+
+
+class EpochClock(keras.callbacks.Callback):
+    """Seconds of training (validation passes included) across resumes; logged as `elapsed_seconds`.
+
+    A resumed run starts from the figure its last finished epoch logged, so a time budget and the
+    reported training time count the killed part too.
+    """
+
+    def __init__(self, before=0.0):
+        super().__init__()
+        self.before, self.started = before, None
+
+    def on_train_begin(self, logs=None):
+        self.started = time.perf_counter()
+
+    def elapsed(self):
+        return self.before + (time.perf_counter() - self.started if self.started is not None else 0.0)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["elapsed_seconds"] = self.elapsed()
+
+
+class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
+    """EarlyStopping that carries its best value and patience count across a resume.
+
+    `earlier`: the CSV log rows of the epochs finished before the resume. Keras's own resets both,
+    so a resumed run would wait `patience` epochs more than the uninterrupted one.
+    """
+
+    def __init__(self, earlier=(), **kwargs):
+        super().__init__(**kwargs)
+        self.earlier = [float(row[self.monitor]) for row in earlier if row.get(self.monitor)]
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        if self.earlier:
+            best_index = min(range(len(self.earlier)), key=self.earlier.__getitem__)
+            self.best, self.best_epoch = self.earlier[best_index], best_index
+            self.wait = len(self.earlier) - 1 - best_index
+
+
+class _ShuffleEpoch(keras.callbacks.Callback):
+    """Tells the shuffled pipelines (shared.data.slices) which epoch starts: order = f(seed, epoch)."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        data.set_shuffle_epoch(epoch)
 
 
 def make_optimizer(lr, clipnorm, decay_steps=None):
@@ -232,11 +306,14 @@ def _finished_epochs(log_path):
 
 
 def fit(model, train_data, val_data, config, workdir, *, config_json="", monitor="val_loss",
-        extra_callbacks=(), verbose=2):
+        budget_seconds=0, extra_callbacks=(), verbose=2):
     """Train with early stopping, best-weights checkpoint, logs and resume; extra_callbacks run last.
 
     train_data and val_data: datasets of batches, or (inputs, targets) arrays, which are
     batched by config.batch_size per replica and shuffled each epoch.
+    budget_seconds: stop training within this many seconds, counted across resumes (TimeBudget).
+    A resumed run continues as the uninterrupted one would: the shuffle order of each epoch
+    (shared.data.slices), early stopping's count and the time budget carry over.
     The model ends with the weights of its best epoch by `monitor`. Returns a dict:
     epochs (the CSV log's rows, across resumes), train_seconds, resumed_from_epoch.
     `config_json` is kept with the backup so a resume with other settings is refused.
@@ -258,17 +335,26 @@ def fit(model, train_data, val_data, config, workdir, *, config_json="", monitor
     if not resuming:
         best_path.unlink(missing_ok=True)  # a stale best from an earlier run must not be loaded
     best_so_far = min((float(row[monitor]) for row in earlier if row.get(monitor)), default=None)
+    clock = EpochClock(before=float(earlier[-1].get("elapsed_seconds") or 0) if earlier else 0.0)
+    budget = []
+    if budget_seconds:
+        # The base rate from the config: the optimizer restored from a backup holds the lowered one.
+        constant = config.lr_schedule == "constant"
+        budget = [TimeBudget(budget_seconds, base_lr=config.lr if constant else None, clock=clock)]
 
     callbacks = [
         # BackupAndRestore first: on resume it sets the starting epoch before the others begin.
         keras.callbacks.BackupAndRestore(str(backup_dir)),
+        _ShuffleEpoch(),
+        clock,
         GradientNormLogger(),  # before CSVLogger so its figures reach the log
         keras.callbacks.TerminateOnNaN(),
-        keras.callbacks.EarlyStopping(monitor=monitor, patience=config.patience),
+        ResumableEarlyStopping(earlier, monitor=monitor, patience=config.patience),
         keras.callbacks.ModelCheckpoint(str(best_path), monitor=monitor, save_best_only=True,
                                         save_weights_only=True, initial_value_threshold=best_so_far),
         keras.callbacks.CSVLogger(str(log_path), append=resuming),
         *_tensorboard(workdir / "tensorboard"),
+        *budget,
         *extra_callbacks,
     ]
     if isinstance(train_data, tuple):  # arrays: Keras batches and shuffles them
@@ -281,7 +367,7 @@ def fit(model, train_data, val_data, config, workdir, *, config_json="", monitor
     with _unknown_size_allowed():
         history = model.fit(**inputs, validation_data=val_data, epochs=config.epochs,
                             callbacks=callbacks, verbose=verbose)
-    seconds = time.perf_counter() - started
+    seconds = time.perf_counter() - started + clock.before  # the killed part of a resumed run too
     losses = history.history.get("loss", [])
     if losses and not math.isfinite(losses[-1]):
         raise TrainingError(f"the loss became {losses[-1]} in epoch {len(earlier) + len(losses)}; "

@@ -270,3 +270,20 @@ def test_predict_refuses_a_folder_that_is_no_model(tmp_path, capsys):
     path = prices_csv(tmp_path / "p.csv", random_walk(60))
     code, err = run_cli(["predict", "--model", str(tmp_path), "--csv", str(path)], capsys)
     assert code == 2 and "not a model directory" in err
+
+
+@pytest.mark.slow
+def test_mixed_precision_trains_saves_reloads_and_forecasts(tmp_path, capsys):
+    csv_path = prices_csv(tmp_path / "cycle.csv", structured(600))
+    out = tmp_path / "run"
+    try:
+        train.main(["--csv", str(csv_path), "--out", str(out), "--epochs", "2", *FAST, "--mixed-precision"])
+        capsys.readouterr()
+        cli.main(["predict", "--model", str(out), "--csv", str(csv_path), "--json"])
+        shown = json.loads(capsys.readouterr().out)["forecasts"]
+        forecaster, config, scaler = predict.load(out)
+        assert predict.forecast(forecaster, data.read_prices(csv_path), config, scaler)[0] == shown
+        assert all(np.isfinite(row["median"]) and row["low"] <= row["median"] <= row["high"] for row in shown)
+    finally:
+        import keras
+        keras.config.set_dtype_policy("float32")

@@ -127,7 +127,9 @@ def test_train_then_predict_on_raw_strings(tmp_path, reviews_csv, capsys):
     log = (out / "training_log.csv").read_text().splitlines()
     losses = [float(line.split(",")[log[0].split(",").index("loss")]) for line in log[1:]]
     assert losses[-1] < losses[0]
-    assert saved["test"]["accuracy"] > saved["baseline"]["accuracy"] + 0.2  # the cue words are learnable
+    assert saved["test"]["accuracy"] > saved["baselines"]["majority"]["accuracy"] + 0.2  # the cue words are learnable
+    ngrams = saved["baselines"]["bag_of_ngrams"]
+    assert ngrams["accuracy"] > 0.9 and ngrams["C"] in (1.0, 4.0, 16.0, 64.0)  # cue words: easy for n-grams too
     assert saved["sizes"] == {"train": 288, "validation": 32, "test": 80}
     for name in ("config.json", "model.keras", "curves.png"):
         assert (out / name).is_file()
@@ -194,8 +196,9 @@ def test_smoke_run_on_real_reviews_beats_the_majority_baseline(real_data, tmp_pa
     monkeypatch.setenv("RECIPES_DATA_DIR", str(real_data))
     metrics = train.main(["--out", str(tmp_path), "--smoke", "--units", "16", "--layers", "1", "--lr", "0.01"])
     assert metrics["sizes"]["train"] + metrics["sizes"]["validation"] == 1000
-    assert metrics["baseline"]["accuracy"] == 0.5
-    assert metrics["test"]["accuracy"] > metrics["baseline"]["accuracy"] + 0.05
+    assert metrics["baselines"]["majority"]["accuracy"] == 0.5
+    assert metrics["test"]["accuracy"] > metrics["baselines"]["majority"]["accuracy"] + 0.05
+    assert metrics["baselines"]["bag_of_ngrams"]["accuracy"] > 0.7  # 900 reviews: the n-grams already learn
     assert metrics["test"]["auc"] > 0.6
 
 
@@ -208,3 +211,31 @@ def test_classifier_builds_for_every_cell_direction_and_pooling(cell, bidirectio
     classifier = model.build_classifier(config, vocab_size=20)
     probabilities = classifier.predict(np.array([[3, 4, 5, 0], [6, 0, 0, 0]]), verbose=0)
     assert probabilities.shape == (2, 1) and ((probabilities > 0) & (probabilities < 1)).all()
+
+
+def test_the_bag_of_ngrams_chooses_c_on_validation_from_training_text_only(reviews_csv):
+    from recipes.sentiment import baseline
+
+    reviews = data.read_csv(reviews_csv)
+    train_part, val_part = data.stratified_split(reviews, 0.2, 0)
+    vectorizer, classifier, facts = baseline.bag_of_ngrams(train_part, val_part)
+    by_c = facts["validation_accuracy_by_C"]
+    assert by_c[str(facts["C"])] == max(by_c.values()) and len(by_c) == len(baseline.C_GRID)
+    analyse = vectorizer.build_analyzer()
+    assert set(vectorizer.vocabulary_) <= {gram for text in train_part.texts for gram in analyse(text)}
+    scored = baseline.scores(vectorizer, classifier, val_part)
+    assert scored["accuracy"] == pytest.approx(by_c[str(facts["C"])]) and 0.5 < scored["auc"] <= 1.0
+
+
+@pytest.mark.slow
+def test_mixed_precision_trains_saves_reloads_and_predicts(tmp_path, reviews_csv):
+    out = tmp_path / "run"
+    try:
+        train.main(["--data", str(reviews_csv), "--out", str(out), *FAST, "--mixed-precision"])
+        texts = ["a great superb film", "awful and boring"]
+        probabilities = cli.main(["predict", "--model", str(out), *texts])
+        assert probabilities.dtype == np.float32 and probabilities[0] > 0.5 > probabilities[1]
+        np.testing.assert_array_equal(predict.predict(load_model(out), texts), probabilities)
+    finally:
+        import keras
+        keras.config.set_dtype_policy("float32")

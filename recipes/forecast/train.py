@@ -4,11 +4,10 @@ import json
 from pathlib import Path
 
 import numpy as np
-import tensorflow as tf
 
 from shared.artifacts import ensure_writable, publish
 from shared.config import TrainConfig, option, parse, to_json
-from shared.data import prefetched
+from shared.data import prefetched, slices
 from shared.device import is_chief
 from shared.errors import UserError, reported
 from shared.report import metrics_json, plot_curves, training_facts
@@ -56,9 +55,8 @@ def feature_names(text):
 
 
 def batches(part, scaler, batch_size, shuffle_seed=None):
-    pairs = tf.data.Dataset.from_tensor_slices((windows.standardise(part.x, scaler), part.y.astype("float32")))
-    if shuffle_seed is not None:
-        pairs = pairs.shuffle(len(part), seed=shuffle_seed, reshuffle_each_iteration=True)
+    # With a seed each epoch's order is a function of (seed, epoch): a resumed run sees the same batches.
+    pairs = slices((windows.standardise(part.x, scaler), part.y.astype("float32")), shuffle_seed)
     return prefetched(pairs.batch(batch_size))
 
 

@@ -14,7 +14,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from shared.data import download, extract, locate, prefetched, read_text
+from shared.data import download, extract, locate, prefetched, read_text, slices
 from shared.errors import UserError
 
 IMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
@@ -138,21 +138,27 @@ def make_vectorizer(train_texts, max_tokens, seq_len):
     return vectorizer
 
 
-def token_batches(vectorizer, reviews, batch_size, seq_len, shuffle_seed=None, cache=True):
+def token_ids(vectorizer, texts):
+    """Every text's token ids, padding trimmed: a RaggedTensor (reviews, None) of int64.
+
+    Tokenised once, so epochs never redo the text processing.
+    """
+    rows = [tf.RaggedTensor.from_tensor(vectorizer(tf.constant(texts[begin: begin + 1024])), padding=0)
+            for begin in range(0, len(texts), 1024)]  # (<=1024, seq_len) padded with 0 -> ragged
+    return tf.concat(rows, axis=0)
+
+
+def token_batches(vectorizer, reviews, batch_size, seq_len, shuffle_seed=None):
     """(tokens, label) batches, grouped by length so short reviews do not pay for long ones' padding.
 
     Each batch is (batch, longest review in it) int64 plus (batch,) float32 labels;
-    padding stays on the right, where masking and cuDNN expect it.
+    padding stays on the right, where masking and cuDNN expect it. With a seed, each
+    epoch's order is a function of (seed, epoch), so a resumed run sees the same batches.
     """
-    pairs = tf.data.Dataset.from_tensor_slices((reviews.texts, reviews.labels.astype("float32")))
-    pairs = pairs.batch(1024).map(lambda text, label: (vectorizer(text), label)).unbatch()
-    # Trim TextVectorization's padding: ids are 0 only after the review ends.
-    pairs = pairs.map(lambda ids, label: (ids[: tf.math.count_nonzero(ids, dtype=tf.int32)], label))
-    pairs = pairs.filter(lambda ids, label: tf.size(ids) > 0)  # all-padding rows break cuDNN
-    if cache:  # tokenise once, not every epoch
-        pairs = pairs.cache()
-    if shuffle_seed is not None:
-        pairs = pairs.shuffle(len(reviews), seed=shuffle_seed, reshuffle_each_iteration=True)
+    ids = token_ids(vectorizer, list(reviews.texts))
+    keep = ids.row_lengths().numpy() > 0  # all-padding rows break cuDNN
+    ids, labels = tf.ragged.boolean_mask(ids, keep), reviews.labels.astype("float32")[keep]
+    pairs = slices((ids, labels), shuffle_seed)  # (tokens,) int64, () float32
     boundaries = list(range(32, seq_len, 32))
     batches = pairs.bucket_by_sequence_length(
         lambda ids, label: tf.size(ids), boundaries, [batch_size] * (len(boundaries) + 1))

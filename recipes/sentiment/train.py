@@ -12,7 +12,7 @@ from shared.errors import reported
 from shared.report import metrics_json, plot_curves, print_comparison, training_facts
 from shared.training import check_resumable, compile_model, evaluate, fit, setup
 
-from . import data, model
+from . import baseline, data, model
 
 RECIPE = __name__.split(".")[-2]  # the folder's name, so a copied recipe is its own recipe
 SMOKE = {"train": 1000, "test": 400, "epochs": 2, "seq_len": 128}  # a --smoke run's limits
@@ -72,29 +72,46 @@ def run(config):
     classifier.summary(print_fn=lambda line, **_: print("  " + line))
     history = fit(classifier, train_batches, val_batches, config, config.out, config_json=config_json)
 
-    # The test split is touched here, once, with the best epoch's weights.
-    started = time.perf_counter()
-    scores = evaluate(classifier, data.token_batches(vectorizer, test, batch, config.seq_len))
-    majority = int(train.labels.mean() >= 0.5)
-    baseline = {"accuracy": float(np.mean(test.labels == majority)), "auc": 0.5}
-    print_comparison(f"test split ({len(test)} reviews)", {k: scores[k] for k in ("accuracy", "auc", "loss")},
-                     baseline, f"majority ({'positive' if majority else 'negative'})")
     metrics = {
         "recipe": RECIPE, "smoke": config.smoke, "data": source,
         "sizes": {"train": len(train), "validation": len(val), "test": len(test)},
-        "test": scores,
-        "baseline": {"name": "majority class of the training split", **baseline},
-        "test_seconds": time.perf_counter() - started, **training_facts(history),
+        "validation": {k.removeprefix("val_"): float(v) for k, v in history["epochs"][best_row(history)].items()
+                       if k.startswith("val_")},
+        **training_facts(history),
     }
-    if not is_chief(strategy):  # multiworker: one model, written by the chief
+    chief = is_chief(strategy)  # multiworker: one model, written by the chief
+    if chief:  # saved before anything else can fail: scoring never costs the trained weights
+        publish(config.out, {"config.json": config_json, "metrics.json": metrics_json(metrics),
+                             "curves.png": plot_curves(history["epochs"], ("loss", "accuracy"))},
+                model=model.with_vectorizer(vectorizer, classifier))
+
+    # The test split is touched here, once, with the best epoch's weights; the baselines score it too.
+    started = time.perf_counter()
+    scores = evaluate(classifier, data.token_batches(vectorizer, test, batch, config.seq_len))  # every worker
+    metrics.update(test=scores, test_seconds=time.perf_counter() - started)
+    if not chief:
         print("\nfinished; the chief worker saves the model")
         return metrics
-    publish(config.out, {"config.json": config_json, "metrics.json": metrics_json(metrics),
-                         "curves.png": plot_curves(history["epochs"], ("loss", "accuracy"))},
-            model=model.with_vectorizer(vectorizer, classifier))
+    majority = int(train.labels.mean() >= 0.5)
+    ngram_vectorizer, ngram_classifier, ngram_facts = baseline.bag_of_ngrams(train, val)
+    metrics["baselines"] = {
+        "bag_of_ngrams": {**baseline.scores(ngram_vectorizer, ngram_classifier, test), **ngram_facts},
+        "majority": {"name": f"majority class of the training split ({'positive' if majority else 'negative'})",
+                     "accuracy": float(np.mean(test.labels == majority)), "auc": 0.5},
+    }
+    print_comparison(f"test split ({len(test)} reviews)", {k: scores[k] for k in ("accuracy", "auc", "loss")},
+                     {name.replace("_", " "): {k: b[k] for k in ("accuracy", "auc")}
+                      for name, b in metrics["baselines"].items()})
+    publish(config.out, {"metrics.json": metrics_json(metrics)})
     print(f"\nsaved model, config, metrics and curves in {config.out}/ "
           f"({metrics['train_seconds'] / 60:.1f} min of training)")
     return metrics
+
+
+def best_row(history, monitor="val_loss"):
+    """Index of the epoch whose weights the model ended with (lowest validation loss)."""
+    losses = [float(row[monitor]) for row in history["epochs"]]
+    return losses.index(min(losses))
 
 
 def main(argv=None):

@@ -110,7 +110,7 @@ def run(config, home):
     val_loss = float(lm.evaluate(val_batches, verbose=0))  # the best epoch's weights, reloaded by fit
     unigram = data.unigram_loss(train_ids, data.windows(val_ids, config.seq_len)[1].ravel(), len(vocab))
     model_scores, baseline = per_char(val_loss), per_char(unigram)
-    print_comparison(f"validation ({len(corpus.val):,} characters)", model_scores, baseline, "unigram")
+    print_comparison(f"validation ({len(corpus.val):,} characters)", model_scores, {"unigram": baseline})
     metrics = {
         "recipe": RECIPE, "smoke": config.smoke, "data": source, "vocabulary_size": len(vocab),
         "sizes": {"train": len(corpus.train), "validation": len(corpus.val), "validation_dropped": corpus.dropped},
