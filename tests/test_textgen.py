@@ -177,6 +177,55 @@ def test_train_on_a_text_file_then_generate(tmp_path, capsys):
     assert cli.main(argv) == first
 
 
+@pytest.fixture
+def float32_afterwards():
+    """--mixed-precision sets Keras's global dtype policy; later tests expect float32 again."""
+    yield
+    keras.config.set_dtype_policy("float32")
+
+
+def test_step_model_under_mixed_precision_keeps_float32_states(float32_afterwards):
+    keras.config.set_dtype_policy("mixed_bfloat16")  # what --mixed-precision sets on CPU
+    lm, generator, _ = random_generator("lstm", units=6, layers=2)
+    logits, states = generator.feed(generator.encode("abc"))
+    assert all(keras.backend.standardize_dtype(state.dtype) == "float32" for state in states)
+    text = "".join(generator.characters("abc", 20, temperature=1.0))  # the second step failed with bfloat16 states
+    assert len(text) == 20
+
+
+@pytest.mark.slow
+def test_mixed_precision_run_saves_the_model_and_it_generates(tmp_path, capsys, float32_afterwards):
+    path = tmp_path / "corpus.txt"
+    path.write_text(TEXT, encoding="utf-8")
+    out = tmp_path / "run"
+    metrics = train.main(["--text", str(path), "--smoke", "--mixed-precision", "--out", str(out), *FAST])
+    assert keras.config.dtype_policy().name == "mixed_bfloat16"  # it did train in mixed precision
+    assert json.loads((out / "metrics.json").read_text())["validation"] == metrics["validation"]
+    for policy in ("mixed_bfloat16", "float32"):  # the same process, then as a fresh process loads it
+        keras.config.set_dtype_policy(policy)
+        capsys.readouterr()
+        generated = cli.main(["generate", "--model", str(out), "--prompt", "the ", "--length", "30"])
+        assert len(generated) == 30 and capsys.readouterr().out == "the " + generated + "\n"
+
+
+@pytest.mark.slow
+def test_a_failure_after_training_keeps_the_trained_model(tmp_path, monkeypatch):
+    path = tmp_path / "corpus.txt"
+    path.write_text(TEXT, encoding="utf-8")
+    out = tmp_path / "run"
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("generation broke")
+
+    monkeypatch.setattr(generate, "stream", broken)
+    with pytest.raises(RuntimeError, match="generation broke"):
+        train.main(["--text", str(path), "--smoke", "--out", str(out), *FAST])
+    assert {"model.keras", "config.json", "vocab.json"} <= {p.name for p in out.iterdir()}
+    assert not (out / "metrics.json").exists()  # metrics come last, so they never describe a lost model
+    monkeypatch.undo()
+    assert len(cli.main(["generate", "--model", str(out), "--prompt", "the ", "--length", "10"])) == 10
+
+
 @pytest.fixture(scope="module")
 def saved_model(tmp_path_factory):
     lm, generator, config = random_generator("rnn", units=4, layers=1)

@@ -8,6 +8,7 @@ import dataclasses
 import json
 import math
 import sys
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -117,6 +118,15 @@ def run(config, home):
         "validation": model_scores, "baseline": {"name": "unigram (training character frequencies)", **baseline},
         **training_facts(history),
     }
+    # The model, its settings and vocabulary are saved before anything else can fail (sampling
+    # included): a crash after training must not lose the trained weights. Metrics follow last.
+    # The vocabulary and the first character (the default prompt) go with the model.
+    vocab_json = json.dumps({"vocabulary": vocab, "start": corpus.train[0]}, indent=1) + "\n"
+    chief = is_chief(strategy)  # multiworker: one model, written by the chief
+    if chief:
+        for stale in ("metrics.json", "curves.png"):  # an earlier run's, which would describe another model
+            (Path(config.out) / stale).unlink(missing_ok=True)
+        publish(config.out, {"config.json": config_json, "vocab.json": vocab_json}, model=lm)
     generator = generate.Generator(lm, vocab, config.cell, config.units, config.layers)
     if home:
         chosen, steps = show_home(generator)
@@ -124,13 +134,11 @@ def run(config, home):
     else:
         print("\nsample (temperature 0.8):")
         generate.stream(generator, corpus.train[0], 300, 0.8, seed=config.seed)
-    # The vocabulary and the first character (the default prompt) go with the model.
-    vocab_json = json.dumps({"vocabulary": vocab, "start": corpus.train[0]}, indent=1) + "\n"
-    if not is_chief(strategy):  # multiworker: one model, written by the chief
+    if not chief:
         print("\nfinished; the chief worker saves the model")
         return metrics
-    publish(config.out, {"config.json": config_json, "vocab.json": vocab_json, "metrics.json": metrics_json(metrics),
-                         "curves.png": plot_curves(history["epochs"], ("loss",))}, model=lm)
+    publish(config.out, {"metrics.json": metrics_json(metrics),
+                         "curves.png": plot_curves(history["epochs"], ("loss",))})
     print(f"\nsaved model, vocabulary, config, metrics and curves in {config.out}/ "
           f"({metrics['train_seconds'] / 60:.1f} min of training)")
     return metrics
