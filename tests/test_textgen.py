@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from recipes.textgen import __main__ as cli
-from recipes.textgen import data, generate, model, speed, train
+from recipes.textgen import data, generate, model, ngram, speed, train
 from shared.artifacts import publish
 from shared.config import to_json
 
@@ -72,6 +72,48 @@ def test_validation_is_the_tail_and_the_vocabulary_comes_from_training_only():
 def test_unigram_baseline_is_the_cross_entropy_of_training_frequencies():
     train_ids = np.array([0, 0, 0, 1])
     assert data.unigram_loss(train_ids, np.array([0, 1]), 2) == pytest.approx(-(math.log(0.75) + math.log(0.25)) / 2)
+
+
+def test_kneser_ney_matches_the_formula_worked_by_hand():
+    # Training "aabab", vocabulary a, b, c (c never seen). Bigrams aa 1, ab 2, ba 1: D2 = 2 / (2 + 2 * 1).
+    # Continuation counts (distinct predecessors): a 2, b 1, c 0; D1 = 1 / (1 + 2 * 1);
+    # P1(a) = (2 - 1/3) / 3 + (1/3) * 2 / 3 * 1/3 = 17/27, P1(b) = 8/27, P1(c) = 2/27.
+    counts = ngram.KneserNey([0, 0, 1, 0, 1], 3, max_order=2)
+    np.testing.assert_allclose(counts.distribution([2]), np.array([17, 8, 2]) / 27)  # unseen context: backs off
+    after_a = [(1 - 0.5) / 3 + 0.5 * 2 / 3 * 17 / 27, (2 - 0.5) / 3 + 0.5 * 2 / 3 * 8 / 27, 0.5 * 2 / 3 * 2 / 27]
+    np.testing.assert_allclose(counts.distribution([0]), after_a)
+    counts.order = 1  # raw unigram counts a 3, b 2 (n1 0, n2 1: D clipped to 0.1), interpolated with 1/3
+    np.testing.assert_allclose(counts.distribution([]), [(3 - 0.1) / 5 + 0.1 * 2 / 5 / 3, (2 - 0.1) / 5 + 0.1 * 2 / 5 / 3,
+                                                         0.1 * 2 / 5 / 3])
+
+
+def test_kneser_ney_sums_to_one_over_the_vocabulary_for_every_context_and_order():
+    rng = np.random.default_rng(0)
+    vocab_size = 9
+    train_ids = np.minimum(rng.geometric(0.35, size=3000) - 1, vocab_size - 2)  # skewed; the last id never seen
+    counts = ngram.KneserNey(train_ids, vocab_size, max_order=6)
+    for order in range(1, 7):
+        counts.order = order
+        for length in (0, 1, 3, 5, 9):
+            for context in (rng.integers(0, vocab_size, size=length).tolist(), list(train_ids[100:100 + length])):
+                probabilities = counts.distribution(context)
+                assert probabilities.min() > 0 and probabilities.sum() == pytest.approx(1.0, abs=1e-12)
+    # Scoring a text gives each character the probability its context's distribution gives it.
+    ids = rng.integers(0, vocab_size, size=40)
+    positions = np.arange(0, 40)
+    expected = -np.mean([np.log(counts.distribution(ids[max(0, p - 5):p])[ids[p]]) for p in positions])
+    assert counts.loss(ids, positions) == pytest.approx(expected)
+
+
+def test_kneser_ney_of_the_right_order_learns_a_periodic_text_and_beats_the_unigram():
+    # Period 6 over a, b, c: after "a" comes b or c (order 2 is unsure), the two characters before decide (order 3).
+    pattern = data.encode("abcacb", ["a", "b", "c"])
+    text = np.tile(pattern, 200)
+    train_ids, val_ids = text[:1000], text[1000:1100]
+    positions = np.arange(1, len(val_ids))  # every character after the first
+    counts, by_order = ngram.choose_order(train_ids, val_ids, positions, 3, max_order=6)
+    assert by_order[1] > 1.0 and by_order[2] > 0.6  # unigram: ln 3 = 1.10 nats; order 2: ln 2 = 0.69
+    assert counts.order == 3 and by_order[3] == min(by_order.values()) < 0.05
 
 
 def test_perplexity_and_bits_follow_from_nats():
