@@ -1,12 +1,14 @@
+import inspect
 import json
 import math
+import time
 
 import keras
 import numpy as np
 import pytest
 
 from recipes.textgen import __main__ as cli
-from recipes.textgen import data, generate, model, speed, train
+from recipes.textgen import data, generate, model, ngram, speed, train
 from shared.artifacts import publish
 from shared.config import to_json
 
@@ -42,6 +44,7 @@ def softmax(logits):
 def test_home_greedy_generation_is_home_for_every_seed(tmp_path, capsys, seed):
     metrics = train.main(["--seed", str(seed), "--out", str(tmp_path)])
     assert metrics["home"]["generated"] == "HOME"
+    assert "test" not in metrics and set(metrics["baselines"]) == {"unigram"}  # HOME has no tail to hold out
     printed = capsys.readouterr().out
     assert "generated: HOME" in printed
     saved = json.loads((tmp_path / "config.json").read_text())["config"]
@@ -60,18 +63,95 @@ def test_home_settings_yield_to_options_given_on_the_command_line():
 
 # --- data --------------------------------------------------------------------------------
 
-def test_validation_is_the_tail_and_the_vocabulary_comes_from_training_only():
-    text = "abcabcabcabcabcabcabcabcabcxyz"
-    corpus = data.split(text, val_fraction=0.2, seq_len=2)
-    assert corpus.train == text[:24] and corpus.dropped == 3  # x, y, z were never seen in training
+def test_split_is_training_then_validation_then_test_and_the_vocabulary_comes_from_training_only():
+    text = "abcabcabcabcabcabcabcabcabcabcabcabcabcxyabcabcbcz"  # 50 characters
+    corpus = data.split(text, val_fraction=0.1, seq_len=2, test_fraction=0.12)
+    assert corpus.train == text[:39]
+    assert (corpus.val, corpus.dropped) == ("abc", 2)  # x, y were never seen in training
+    assert (corpus.test, corpus.test_dropped) == ("abcbc", 1)  # nor z
     assert data.vocabulary(corpus.train) == ["a", "b", "c"]
     inputs, targets = data.windows(data.encode("abcabca", ["a", "b", "c"]), seq_len=3)
     assert inputs.tolist() == [[0, 1, 2], [0, 1, 2]] and targets.tolist() == [[1, 2, 0], [1, 2, 0]]
+    assert data.scored_positions(np.arange(7), 3).tolist() == [1, 2, 3, 4, 5, 6]  # the targets' places
+
+
+def test_default_split_keeps_the_training_part_of_one_ten_percent_tail():
+    text = "".join(chr(97 + i % 26) for i in range(12_345))
+    corpus = data.split(text, train.Config.val_fraction, 100)
+    assert train.Config.test_fraction == data.TEST_FRACTION  # what bench.py's two-argument call gets
+    assert corpus.train == text[: len(text) - round(len(text) * 0.1)]
+    assert corpus.train + corpus.val + corpus.test == text
+    assert abs(len(corpus.val) - len(corpus.test)) <= 1
+
+
+def test_home_has_no_test_tail():
+    corpus = data.split("HOME", 0.05, 3, holdout=False)
+    assert corpus.train == corpus.val == "HOME" and corpus.test == ""
 
 
 def test_unigram_baseline_is_the_cross_entropy_of_training_frequencies():
     train_ids = np.array([0, 0, 0, 1])
     assert data.unigram_loss(train_ids, np.array([0, 1]), 2) == pytest.approx(-(math.log(0.75) + math.log(0.25)) / 2)
+
+
+def test_kneser_ney_matches_the_formula_worked_by_hand():
+    # Training "aabab", vocabulary a, b, c (c never seen). Bigrams aa 1, ab 2, ba 1: D2 = 2 / (2 + 2 * 1).
+    # Continuation counts (distinct predecessors): a 2, b 1, c 0; D1 = 1 / (1 + 2 * 1);
+    # P1(a) = (2 - 1/3) / 3 + (1/3) * 2 / 3 * 1/3 = 17/27, P1(b) = 8/27, P1(c) = 2/27.
+    counts = ngram.KneserNey([0, 0, 1, 0, 1], 3, max_order=2)
+    np.testing.assert_allclose(counts.distribution([2]), np.array([17, 8, 2]) / 27)  # unseen context: backs off
+    after_a = [(1 - 0.5) / 3 + 0.5 * 2 / 3 * 17 / 27, (2 - 0.5) / 3 + 0.5 * 2 / 3 * 8 / 27, 0.5 * 2 / 3 * 2 / 27]
+    np.testing.assert_allclose(counts.distribution([0]), after_a)
+    counts.order = 1  # raw unigram counts a 3, b 2 (n1 0, n2 1: D clipped to 0.1), interpolated with 1/3
+    np.testing.assert_allclose(counts.distribution([]), [(3 - 0.1) / 5 + 0.1 * 2 / 5 / 3, (2 - 0.1) / 5 + 0.1 * 2 / 5 / 3,
+                                                         0.1 * 2 / 5 / 3])
+
+
+def test_kneser_ney_sums_to_one_over_the_vocabulary_for_every_context_and_order():
+    rng = np.random.default_rng(0)
+    vocab_size = 9
+    train_ids = np.minimum(rng.geometric(0.35, size=3000) - 1, vocab_size - 2)  # skewed; the last id never seen
+    counts = ngram.KneserNey(train_ids, vocab_size, max_order=6)
+    for order in range(1, 7):
+        counts.order = order
+        for length in (0, 1, 3, 5, 9):
+            for context in (rng.integers(0, vocab_size, size=length).tolist(), list(train_ids[100:100 + length])):
+                probabilities = counts.distribution(context)
+                assert probabilities.min() > 0 and probabilities.sum() == pytest.approx(1.0, abs=1e-12)
+    # Scoring a text gives each character the probability its context's distribution gives it.
+    ids = rng.integers(0, vocab_size, size=40)
+    positions = np.arange(0, 40)
+    expected = -np.mean([np.log(counts.distribution(ids[max(0, p - 5):p])[ids[p]]) for p in positions])
+    assert counts.loss(ids, positions) == pytest.approx(expected)
+
+
+def test_kneser_ney_of_the_right_order_learns_a_periodic_text_and_beats_the_unigram():
+    # Period 6 over a, b, c: after "a" comes b or c (order 2 is unsure), the two characters before decide (order 3).
+    pattern = data.encode("abcacb", ["a", "b", "c"])
+    text = np.tile(pattern, 200)
+    train_ids, val_ids = text[:1000], text[1000:1100]
+    positions = np.arange(1, len(val_ids))  # every character after the first
+    counts, by_order = ngram.choose_order(train_ids, val_ids, positions, 3, max_order=6)
+    assert by_order[1] > 1.0 and by_order[2] > 0.6  # unigram: ln 3 = 1.10 nats; order 2: ln 2 = 0.69
+    assert counts.order == 3 and by_order[3] == min(by_order.values()) < 0.05
+
+
+def test_the_n_gram_order_is_chosen_on_validation_and_never_sees_the_test_tail():
+    assert list(inspect.signature(ngram.choose_order).parameters) == [
+        "train_ids", "val_ids", "val_positions", "vocab_size", "max_order"]
+    # Training is mostly periodic; validation is random (order 1 fits it best), test periodic (a high order would).
+    rng = np.random.default_rng(0)
+    periodic = np.tile([0, 1, 2], 300)
+    train_ids = np.concatenate([periodic, rng.integers(0, 3, size=300)])
+    val_ids, test_ids = rng.integers(0, 3, size=301), np.tile([0, 1, 2], 101)
+    baselines = train.score_baselines(train_ids, val_ids, test_ids, 3, seq_len=10)
+    kneser_ney = baselines["ngram"]
+    by_order = {int(n): loss for n, loss in kneser_ney["validation_by_order"].items()}
+    assert kneser_ney["order"] == min(by_order, key=by_order.get) == 1
+    counts = ngram.KneserNey(train_ids, 3)
+    on_test = counts.losses(test_ids, data.scored_positions(test_ids, 10))
+    assert min(on_test, key=on_test.get) > 1  # the test tail would have picked another order
+    assert kneser_ney["test"]["nats_per_char"] == pytest.approx(on_test[1])
 
 
 def test_perplexity_and_bits_follow_from_nats():
@@ -158,23 +238,79 @@ def test_train_on_a_text_file_then_generate(tmp_path, capsys):
     out = tmp_path / "run"
     metrics = train.main(["--text", str(path), "--out", str(out), *FAST])
     saved = json.loads((out / "metrics.json").read_text())
-    assert saved["validation"] == metrics["validation"] and saved["sizes"]["validation"] == 207
-    nats = metrics["validation"]["nats_per_char"]
-    assert metrics["validation"]["perplexity"] == pytest.approx(math.exp(nats))
-    assert nats < metrics["baseline"]["nats_per_char"] - 0.3  # learnt more than character frequencies
+    assert saved["validation"] == metrics["validation"] and saved["test"] == metrics["test"]
+    assert (saved["sizes"]["train"], saved["sizes"]["validation"], saved["sizes"]["test"]) == (1863, 103, 104)
+    nats = metrics["test"]["nats_per_char"]
+    assert metrics["test"]["perplexity"] == pytest.approx(math.exp(nats))
+    unigram, kneser_ney = saved["baselines"]["unigram"], saved["baselines"]["ngram"]
+    assert nats < unigram["test"]["nats_per_char"] - 0.3  # learnt more than character frequencies
+    assert kneser_ney["test"]["nats_per_char"] < unigram["test"]["nats_per_char"] - 0.3
+    orders = kneser_ney["validation_by_order"]
+    assert kneser_ney["validation"]["nats_per_char"] == min(orders.values()) == orders[str(kneser_ney["order"])]
 
-    # The reported loss is the mean cross-entropy of the validation tail's next characters.
+    # The reported test loss is the mean cross-entropy of the test tail's next characters.
     vocab = json.loads((out / "vocab.json").read_text())["vocabulary"]
-    inputs, targets = data.windows(data.encode(TEXT[-207:], vocab), 20)
+    inputs, targets = data.windows(data.encode(TEXT[-104:], vocab), 20)
     probabilities = softmax(keras.ops.convert_to_numpy(generate.load_model(out)(inputs, training=False)))
     picked = np.take_along_axis(probabilities, targets[..., None], axis=-1)
     assert -np.log(picked).mean() == pytest.approx(nats, rel=1e-4)
+    printed = capsys.readouterr().out
+    assert "test (104 characters)" in printed and f"{kneser_ney['order']}-gram KN" in printed
 
     capsys.readouterr()
     argv = ["generate", "--model", str(out), "--prompt", "the ", "--length", "40", "--seed", "3"]
     first = cli.main(argv)
     assert capsys.readouterr().out == "the " + first + "\n" and len(first) == 40
     assert cli.main(argv) == first
+
+
+@pytest.fixture
+def float32_afterwards():
+    """--mixed-precision sets Keras's global dtype policy; later tests expect float32 again."""
+    yield
+    keras.config.set_dtype_policy("float32")
+
+
+def test_step_model_under_mixed_precision_keeps_float32_states(float32_afterwards):
+    keras.config.set_dtype_policy("mixed_bfloat16")  # what --mixed-precision sets on CPU
+    lm, generator, _ = random_generator("lstm", units=6, layers=2)
+    logits, states = generator.feed(generator.encode("abc"))
+    assert all(keras.backend.standardize_dtype(state.dtype) == "float32" for state in states)
+    text = "".join(generator.characters("abc", 20, temperature=1.0))  # the second step failed with bfloat16 states
+    assert len(text) == 20
+
+
+@pytest.mark.slow
+def test_mixed_precision_run_saves_the_model_and_it_generates(tmp_path, capsys, float32_afterwards):
+    path = tmp_path / "corpus.txt"
+    path.write_text(TEXT, encoding="utf-8")
+    out = tmp_path / "run"
+    metrics = train.main(["--text", str(path), "--smoke", "--mixed-precision", "--out", str(out), *FAST])
+    assert keras.config.dtype_policy().name == "mixed_bfloat16"  # it did train in mixed precision
+    assert json.loads((out / "metrics.json").read_text())["test"] == metrics["test"]
+    for policy in ("mixed_bfloat16", "float32"):  # the same process, then as a fresh process loads it
+        keras.config.set_dtype_policy(policy)
+        capsys.readouterr()
+        generated = cli.main(["generate", "--model", str(out), "--prompt", "the ", "--length", "30"])
+        assert len(generated) == 30 and capsys.readouterr().out == "the " + generated + "\n"
+
+
+@pytest.mark.slow
+def test_a_failure_after_training_keeps_the_trained_model(tmp_path, monkeypatch):
+    path = tmp_path / "corpus.txt"
+    path.write_text(TEXT, encoding="utf-8")
+    out = tmp_path / "run"
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("generation broke")
+
+    monkeypatch.setattr(generate, "stream", broken)
+    with pytest.raises(RuntimeError, match="generation broke"):
+        train.main(["--text", str(path), "--smoke", "--out", str(out), *FAST])
+    assert {"model.keras", "config.json", "vocab.json"} <= {p.name for p in out.iterdir()}
+    assert not (out / "metrics.json").exists()  # metrics come last, so they never describe a lost model
+    monkeypatch.undo()
+    assert len(cli.main(["generate", "--model", str(out), "--prompt", "the ", "--length", "10"])) == 10
 
 
 @pytest.fixture(scope="module")
@@ -192,7 +328,10 @@ def saved_model(tmp_path_factory):
     (["--text", "{tmp}/latin1.txt"], ("line 2: bytes that are not valid utf-8 (byte 9); save the file as utf-8, "
                                       "or name its encoding with --encoding")),
     (["--text", "{tmp}/short.txt", "--seq-len", "10"], "the text has 10 characters, fewer than --seq-len + 1 = 11"),
-    (["--text", "{tmp}/short.txt", "--seq-len", "8"], "too few for a training part and a validation tail"),
+    (["--text", "{tmp}/short.txt", "--seq-len", "8"], "too few for a training part, a validation part (5%) and a "
+                                                          "test tail (5%)"),
+    (["--text", "{tmp}/short.txt", "--seq-len", "2", "--val-fraction", "0.5", "--test-fraction", "0.5"],
+     "leave no training part"),
     (["--text", "{tmp}/nowhere.txt"], "no such text file"),
     (["--text", "{tmp}/short.txt", "--corpus", "tinyshakespeare"], "either --text or --corpus"),
     (["--encoding", "klingon", "--text", "{tmp}/latin1.txt"], "unknown text encoding 'klingon'"),
@@ -234,8 +373,16 @@ def test_tiny_shakespeare_is_found_split_and_has_a_unigram_baseline(real_data, m
     monkeypatch.setenv("RECIPES_DATA_DIR", str(real_data))
     text, source = data.load_text("", "tinyshakespeare", "utf-8")
     assert len(text) == 1_115_394 and len(set(text)) == 65 and source.endswith("text/tinyshakespeare.txt")
-    corpus = data.split(text, 0.1, 100)
+    corpus = data.split(text, train.Config.val_fraction, 100, test_fraction=train.Config.test_fraction)
     vocab = data.vocabulary(corpus.train)
-    assert len(corpus.train) == 1_003_855 and corpus.val == text[1_003_855:] and corpus.dropped == 0
-    unigram = data.unigram_loss(data.encode(corpus.train, vocab), data.encode(corpus.val, vocab), len(vocab))
+    assert len(corpus.train) == 1_003_855 and corpus.val == text[1_003_855:1_059_624] and corpus.dropped == 0
+    assert corpus.test == text[1_059_624:] and corpus.test_dropped == 0
+    train_ids, val_ids, test_ids = (data.encode(part, vocab) for part in (corpus.train, corpus.val, corpus.test))
+    unigram = data.unigram_loss(train_ids, val_ids, len(vocab))
     assert 3.0 < unigram < 3.5  # about 4.7 bits per character
+    started = time.perf_counter()
+    baselines = train.score_baselines(train_ids, val_ids, test_ids, len(vocab), 100)
+    assert time.perf_counter() - started < 30  # counting 8 orders of 1 M characters and choosing one
+    kneser_ney = baselines["ngram"]
+    assert 4 <= kneser_ney["order"] <= 8
+    assert kneser_ney["test"]["nats_per_char"] < 2.0 < baselines["unigram"]["test"]["nats_per_char"]

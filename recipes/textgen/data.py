@@ -2,16 +2,16 @@
 
 Sources: the built-in "HOME" word (no argument), `--text PATH`, or `--corpus
 tinyshakespeare` (RECIPES_DATA_DIR/text/tinyshakespeare.txt, else Karpathy's
-char-rnn file, downloaded once and verified). The last `val_fraction` of the
-text is held out; the vocabulary and the unigram baseline come from the rest.
+char-rnn file, downloaded once and verified). The last `test_fraction` of the
+text is the test tail, the `val_fraction` before it the validation part; the
+vocabulary and the baselines' counts come from the rest.
 """
 import dataclasses
 import math
 
 import numpy as np
-import tensorflow as tf
 
-from shared.data import download, locate, prefetched, read_text
+from shared.data import download, locate, prefetched, read_text, slices
 from shared.errors import UserError
 
 HOME = "HOME"  # the teaching example: fed "H", predict "O", then "M", then "E"
@@ -25,12 +25,18 @@ CORPORA = {
 MIN_BATCHES = 50  # a tiny text is repeated so one epoch is at least this many batches
 
 
+VAL_FRACTION = 0.05  # the validation part, just before the test tail: picks the best epoch and the n-gram order
+TEST_FRACTION = 0.05  # the test tail, the text's last part: scored once, with the chosen model
+
+
 @dataclasses.dataclass
 class Corpus:
     train: str
     val: str
     source: str
     dropped: int = 0  # validation characters left out because training never saw them
+    test: str = ""  # empty for the HOME word, which has no tail to hold out
+    test_dropped: int = 0  # the same for the test tail
 
 
 def read_corpus(path, encoding="utf-8"):
@@ -64,11 +70,13 @@ def load_text(text_path, corpus, encoding):
     return HOME, 'the built-in word "HOME"'
 
 
-def split(text, val_fraction, seq_len, holdout=True):
-    """Training head and validation tail, each long enough for one window of seq_len + 1.
+def split(text, val_fraction, seq_len, holdout=True, test_fraction=TEST_FRACTION):
+    """Training head, validation part and test tail, each long enough for one window of seq_len + 1.
 
+    The text's last `test_fraction` is the test tail, the `val_fraction` before it the
+    validation part; characters that training never saw are dropped from both (and counted).
     Without `holdout` (the HOME word, too short to split) the validation text is the
-    training text: it then measures memorisation, nothing more.
+    training text and there is no test tail: it then measures memorisation, nothing more.
     """
     need = seq_len + 1
     if len(text) < need:
@@ -76,17 +84,22 @@ def split(text, val_fraction, seq_len, holdout=True):
                         "use a longer text or a smaller --seq-len")
     if not holdout:
         return Corpus(text, text, "")
-    cut = len(text) - round(len(text) * val_fraction)
-    if cut < need or len(text) - cut < need:
-        raise UserError(f"the text has {len(text)} characters: too few for a training part and a "
-                        f"validation tail ({val_fraction:.0%}) of at least --seq-len + 1 = {need} each; "
-                        "use a longer text or a smaller --seq-len")
-    train, val = text[:cut], text[cut:]
+    if val_fraction + test_fraction >= 1:
+        raise UserError(f"--val-fraction {val_fraction} and --test-fraction {test_fraction} leave no training part")
+    # Both cuts rounded from the end, so the training part is the same as with one tail of their sum.
+    train_end = len(text) - round(len(text) * (val_fraction + test_fraction))
+    val_end = len(text) - round(len(text) * test_fraction)
+    if min(train_end, val_end - train_end, len(text) - val_end) < need:
+        raise UserError(f"the text has {len(text)} characters: too few for a training part, a validation "
+                        f"part ({val_fraction:.0%}) and a test tail ({test_fraction:.0%}) of at least "
+                        f"--seq-len + 1 = {need} each; use a longer text or a smaller --seq-len")
+    train = text[:train_end]
     known = set(train)
-    kept = "".join(c for c in val if c in known)
-    if len(kept) < need:
-        raise UserError("the validation tail shares too few characters with the training text")
-    return Corpus(train, kept, "", dropped=len(val) - len(kept))
+    val, test = ("".join(c for c in part if c in known) for part in (text[train_end:val_end], text[val_end:]))
+    if min(len(val), len(test)) < need:
+        raise UserError("the validation part or the test tail shares too few characters with the training text")
+    return Corpus(train, val, "", dropped=val_end - train_end - len(val), test=test,
+                  test_dropped=len(text) - val_end - len(test))
 
 
 def vocabulary(train_text):
@@ -113,12 +126,11 @@ def windows(ids, seq_len):
 def batches(ids, seq_len, batch_size, shuffle_seed=None, min_batches=MIN_BATCHES):
     """A tf.data pipeline of (batch, seq_len) int32 pairs; shuffled (per epoch) when given a seed."""
     inputs, targets = windows(ids, seq_len)
-    data = tf.data.Dataset.from_tensor_slices((inputs, targets))
-    if shuffle_seed is not None:
+    if shuffle_seed is not None:  # a short text: repeat its windows so an epoch has min_batches
         repeats = max(1, math.ceil(min_batches * batch_size / len(inputs)))
-        data = data.repeat(repeats).shuffle(len(inputs) * repeats, seed=shuffle_seed,
-                                            reshuffle_each_iteration=True)
-    return prefetched(data.batch(batch_size))
+        inputs, targets = np.tile(inputs, (repeats, 1)), np.tile(targets, (repeats, 1))
+    # With a seed, each epoch's order is a function of (seed, epoch): a resumed run sees the same batches.
+    return prefetched(slices((inputs, targets), shuffle_seed).batch(batch_size))
 
 
 def unigram_loss(train_ids, target_ids, vocab_size):
@@ -126,6 +138,11 @@ def unigram_loss(train_ids, target_ids, vocab_size):
     counts = np.bincount(train_ids, minlength=vocab_size).astype("float64")
     probabilities = counts / counts.sum()
     return float(-np.mean(np.log(probabilities[target_ids])))
+
+
+def scored_positions(ids, seq_len):
+    """Indices into `ids` of the characters the model is scored on: the targets of `windows`."""
+    return np.arange(1, (len(ids) - 1) // seq_len * seq_len + 1)
 
 
 def describe(name, text, seq_len):

@@ -30,15 +30,19 @@ def build_step_model(trained, cell, units, num_layers):
     [ids (batch, time), state_1, ...] -> [logits (batch, time, vocab), new_state_1, ...],
     each state (batch, units). Fed one character at a time with the states it returned,
     it computes what `trained` computes over the whole sequence, at a constant cost per step.
-    Weights are copied from `trained` by layer name, never by position.
+    Weights are copied from `trained` by layer name, never by position. Every layer computes
+    in float32 whatever the global dtype policy: under mixed precision the states would
+    otherwise come back in bfloat16/float16 and no longer match the float32 states fed in.
     """
     vocab_size, embedding_dim = trained.get_layer("embedding").get_weights()[0].shape
     ids = keras.Input(shape=(None,), dtype="int32", name="ids")
-    hidden = layers.Embedding(vocab_size, embedding_dim, name="embedding")(ids)
+    hidden = layers.Embedding(vocab_size, embedding_dim, dtype="float32", name="embedding")(ids)
     state_inputs, state_outputs = [], []
     for index in range(1, num_layers + 1):
-        layer = recurrent_layer(cell, units, return_sequences=True, return_state=True, name=f"{STACK}_{index}")
-        given = [keras.Input(shape=(units,), name=f"{STACK}_{index}_state_{k}") for k in range(state_count(cell))]
+        layer = recurrent_layer(cell, units, return_sequences=True, return_state=True, dtype="float32",
+                                name=f"{STACK}_{index}")
+        given = [keras.Input(shape=(units,), dtype="float32", name=f"{STACK}_{index}_state_{k}")
+                 for k in range(state_count(cell))]
         hidden, *returned = layer(hidden, initial_state=given)
         state_inputs += given
         state_outputs += returned

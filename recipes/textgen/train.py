@@ -8,6 +8,8 @@ import dataclasses
 import json
 import math
 import sys
+import time
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -17,9 +19,9 @@ from shared.config import TrainConfig, option, parse, to_json
 from shared.device import is_chief
 from shared.errors import reported
 from shared.report import metrics_json, plot_curves, print_comparison, training_facts
-from shared.training import TimeBudget, check_resumable, compile_model, fit, setup
+from shared.training import check_resumable, compile_model, fit, setup
 
-from . import data, generate, model
+from . import data, generate, model, ngram
 
 RECIPE = __name__.split(".")[-2]  # the folder's name, so a copied recipe is its own recipe
 SMOKE = {"chars": 20_000, "epochs": 2}  # a --smoke run's limits
@@ -41,7 +43,10 @@ class Config(TrainConfig):
     embedding_dim: int = option(64, "size of each character vector", bounds="[1, inf)")
     seq_len: int = option(100, "characters per training window (backpropagation through time)", bounds="[1, inf)")
     dropout: float = option(0.0, "dropout on each layer's inputs and on the output", bounds="[0, 1)")
-    val_fraction: float = option(0.1, "tail of the text held out for validation", bounds="(0, 1)")
+    val_fraction: float = option(data.VAL_FRACTION, "part of the text just before the test tail, held out for "
+                                 "validation: it picks the best epoch and the n-gram's order", bounds="(0, 1)")
+    test_fraction: float = option(data.TEST_FRACTION, "the text's last part, held out as the test tail: "
+                                  "scored once, after training, with the best epoch's weights", bounds="(0, 1)")
     minutes: float = option(0.0, "stop training after this many minutes, the last 30%% with a falling "
                                          "learning rate (0: no limit)", bounds="[0, inf)")
     epochs: int = option(20, "maximum passes over the training text", bounds="[1, inf)")
@@ -60,6 +65,33 @@ def per_char(loss):
     return {"nats_per_char": loss, "bits_per_char": loss / math.log(2), "perplexity": math.exp(loss)}
 
 
+def score_baselines(train_ids, val_ids, test_ids, vocab_size, seq_len):
+    """Unigram and Kneser-Ney n-gram, counted on the training ids, scored on the model's targets.
+
+    The n-gram's order is chosen on the validation ids alone (choose_order never sees the
+    test ids); the test ids, when there are any, are scored once with that order.
+    """
+    val_positions = data.scored_positions(val_ids, seq_len)
+    baselines = {"unigram": {"name": "unigram (training character frequencies)", "label": "unigram",
+                             "validation": per_char(data.unigram_loss(train_ids, val_ids[val_positions], vocab_size))}}
+    if test_ids is None:  # the HOME word: validation is the training word, nothing to choose an order on
+        return baselines
+    test_positions = data.scored_positions(test_ids, seq_len)
+    baselines["unigram"]["test"] = per_char(data.unigram_loss(train_ids, test_ids[test_positions], vocab_size))
+    started = time.perf_counter()
+    counts, by_order = ngram.choose_order(train_ids, val_ids, val_positions, vocab_size)
+    seconds = time.perf_counter() - started
+    baselines["ngram"] = {
+        "name": "interpolated Kneser-Ney character n-gram, order chosen on validation", "order": counts.order,
+        "label": f"{counts.order}-gram KN", "validation": per_char(by_order[counts.order]),
+        "test": per_char(counts.loss(test_ids, test_positions)),
+        "validation_by_order": {str(n): loss for n, loss in by_order.items()},
+        "seconds_to_count_and_choose": seconds}
+    print(f"\n{counts.order}-gram Kneser-Ney baseline: order chosen on validation among 1..{counts.max_order} "
+          f"in {seconds:.1f} s (" + ", ".join(f"{n}: {loss:.3f}" for n, loss in by_order.items()) + " nats/char)")
+    return baselines
+
+
 def show_home(generator, prompt="H"):
     """The teaching example's printout: each step's probabilities and the greedy choice."""
     vocab = generator.vocab
@@ -73,7 +105,7 @@ def show_home(generator, prompt="H"):
 
 
 def run(config, home):
-    """Train and evaluate on the validation tail; returns the metrics written to OUT/metrics.json."""
+    """Train (validation picks the best epoch), then score the test tail once; returns OUT/metrics.json's content."""
     if config.smoke:
         config.epochs = min(config.epochs, SMOKE["epochs"])
     config_json = to_json(config, RECIPE)
@@ -81,17 +113,21 @@ def run(config, home):
     text, source = data.load_text(config.text, config.corpus, config.encoding)
     if config.smoke:
         text = text[: SMOKE["chars"]]
-    corpus = data.split(text, config.val_fraction, config.seq_len, holdout=not home)
+    corpus = data.split(text, config.val_fraction, config.seq_len, holdout=not home,
+                        test_fraction=config.test_fraction)
     ensure_writable(config.out)
     strategy = setup(config)
     vocab = data.vocabulary(corpus.train)
-    train_ids, val_ids = data.encode(corpus.train, vocab), data.encode(corpus.val, vocab)
+    train_ids, val_ids, test_ids = (data.encode(part, vocab) for part in (corpus.train, corpus.val, corpus.test))
     print(f"data: {source}" + ("  [smoke: a small slice, not a real result]" if config.smoke else ""))
     print(f"  vocabulary {len(vocab)} characters, from the training part")
     print("  " + data.describe("train", corpus.train, config.seq_len))
     print("  " + data.describe("validation", corpus.val, config.seq_len) +
           (" (the training word itself: HOME has no tail to hold out)" if home else
            f", {corpus.dropped} unseen characters dropped" if corpus.dropped else ""))
+    if not home:
+        print("  " + data.describe("test", corpus.test, config.seq_len) +
+              (f", {corpus.test_dropped} unseen characters dropped" if corpus.test_dropped else ""))
 
     batch = config.batch_size * strategy.num_replicas_in_sync  # --batch-size is per device
     train_batches = data.batches(train_ids, config.seq_len, batch, shuffle_seed=config.seed,
@@ -103,20 +139,33 @@ def run(config, home):
         lm = model.build_language_model(config, len(vocab))
         compile_model(lm, config, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     lm.summary(print_fn=lambda line, **_: print("  " + line))
-    budget = [TimeBudget(config.minutes * 60)] if config.minutes else []
     history = fit(lm, train_batches, val_batches, config, config.out, config_json=config_json,
-                  extra_callbacks=budget)
+                  budget_seconds=config.minutes * 60)
 
-    val_loss = float(lm.evaluate(val_batches, verbose=0))  # the best epoch's weights, reloaded by fit
-    unigram = data.unigram_loss(train_ids, data.windows(val_ids, config.seq_len)[1].ravel(), len(vocab))
-    model_scores, baseline = per_char(val_loss), per_char(unigram)
-    print_comparison(f"validation ({len(corpus.val):,} characters)", model_scores, {"unigram": baseline})
+    # The best epoch's weights, reloaded by fit. Validation chose them; the test tail is scored once, here.
+    scores = {"validation": per_char(float(lm.evaluate(val_batches, verbose=0)))}
+    if not home:
+        scores["test"] = per_char(float(lm.evaluate(data.batches(test_ids, config.seq_len, batch), verbose=0)))
+    baselines = score_baselines(train_ids, val_ids, None if home else test_ids, len(vocab), config.seq_len)
+    for part, size in (("validation", len(corpus.val)), ("test", len(corpus.test))):
+        if part in scores:
+            print_comparison(f"{part} ({size:,} characters)", scores[part],
+                             {baseline["label"]: baseline[part] for baseline in baselines.values()})
     metrics = {
         "recipe": RECIPE, "smoke": config.smoke, "data": source, "vocabulary_size": len(vocab),
-        "sizes": {"train": len(corpus.train), "validation": len(corpus.val), "validation_dropped": corpus.dropped},
-        "validation": model_scores, "baseline": {"name": "unigram (training character frequencies)", **baseline},
-        **training_facts(history),
+        "sizes": {"train": len(corpus.train), "validation": len(corpus.val), "validation_dropped": corpus.dropped,
+                  "test": len(corpus.test), "test_dropped": corpus.test_dropped},
+        **scores, "baselines": baselines, **training_facts(history),
     }
+    # The model, its settings and vocabulary are saved before anything else can fail (sampling
+    # included): a crash after training must not lose the trained weights. Metrics follow last.
+    # The vocabulary and the first character (the default prompt) go with the model.
+    vocab_json = json.dumps({"vocabulary": vocab, "start": corpus.train[0]}, indent=1) + "\n"
+    chief = is_chief(strategy)  # multiworker: one model, written by the chief
+    if chief:
+        for stale in ("metrics.json", "curves.png"):  # an earlier run's, which would describe another model
+            (Path(config.out) / stale).unlink(missing_ok=True)
+        publish(config.out, {"config.json": config_json, "vocab.json": vocab_json}, model=lm)
     generator = generate.Generator(lm, vocab, config.cell, config.units, config.layers)
     if home:
         chosen, steps = show_home(generator)
@@ -124,13 +173,11 @@ def run(config, home):
     else:
         print("\nsample (temperature 0.8):")
         generate.stream(generator, corpus.train[0], 300, 0.8, seed=config.seed)
-    # The vocabulary and the first character (the default prompt) go with the model.
-    vocab_json = json.dumps({"vocabulary": vocab, "start": corpus.train[0]}, indent=1) + "\n"
-    if not is_chief(strategy):  # multiworker: one model, written by the chief
+    if not chief:
         print("\nfinished; the chief worker saves the model")
         return metrics
-    publish(config.out, {"config.json": config_json, "vocab.json": vocab_json, "metrics.json": metrics_json(metrics),
-                         "curves.png": plot_curves(history["epochs"], ("loss",))}, model=lm)
+    publish(config.out, {"metrics.json": metrics_json(metrics),
+                         "curves.png": plot_curves(history["epochs"], ("loss",))})
     print(f"\nsaved model, vocabulary, config, metrics and curves in {config.out}/ "
           f"({metrics['train_seconds'] / 60:.1f} min of training)")
     return metrics
