@@ -48,7 +48,8 @@ def train_throughput(model, batches, count, warmup=3):
     `batches`: a list of (inputs, targets) already in memory, so that only the model is timed.
     per_second is the total count over the total time of the timed steps: batched by length,
     steps differ in size and length, and the median step alone would depend on which lengths
-    were drawn. The median step time and the median of per-step rates are kept beside it.
+    were drawn. The median step time and the median of per-step rates are kept beside it, and
+    timed_shapes: how many different input shapes the timed steps had (XLA compiles once per shape).
     """
     import tensorflow as tf  # the input side only; the model may run on any backend
 
@@ -59,7 +60,8 @@ def train_throughput(model, batches, count, warmup=3):
     timer = step_timer()
     model.fit(data, epochs=1, verbose=0, callbacks=[timer])
     counts, seconds = [count(batch) for batch in batches[warmup:]], timer.seconds[warmup:]
-    return {"per_second": sum(counts) / sum(seconds), "steps_timed": len(seconds),
+    shapes = {tuple(array.shape for array in tf.nest.flatten(batch)) for batch in batches[warmup:]}
+    return {"per_second": sum(counts) / sum(seconds), "steps_timed": len(seconds), "timed_shapes": len(shapes),
             "step_rate_median": statistics.median(c / s for c, s in zip(counts, seconds)),
             "step_seconds_median": statistics.median(seconds)}
 

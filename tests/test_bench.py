@@ -26,6 +26,33 @@ def test_a_small_benchmark_writes_rates_memory_and_the_ratio_to_its_tutorial(rea
     assert f"The whole run took {report['minutes']:.1f} min." in table
 
 
+@pytest.mark.real_data
+def test_the_xla_comparison_times_one_shape_on_both_sides(real_data):
+    from recipes.sentiment import bench as sentiment
+    from recipes.sentiment.train import Config
+
+    batches, _ = sentiment._recipe_batches(Config(), "full", **sentiment.FIXED_SHAPE)
+    assert len(batches) == 3 + sentiment.FIXED_SHAPE["steps"]
+    assert {(x.shape, y.shape) for x, y in batches} == {((128, Config().seq_len), (128,))}
+    bucketed, _ = sentiment._recipe_batches(Config(), "full", steps=sentiment.FIXED_SHAPE["steps"])
+    assert len({x.shape for x, _ in bucketed}) > 10  # what the XLA case timed before: a new shape a step
+    assert ("train_padded", "train_xla") in {(case, baseline) for case, baseline, _ in sentiment.COMPARE}
+
+
+def test_train_throughput_counts_the_shapes_it_timed():
+    keras.utils.set_random_seed(0)
+    x, y = tiny_problem()
+    model = tiny_gru()
+    model.compile("adam", "binary_crossentropy")
+    same = [(x[i:i + 16], y[i:i + 16]) for i in range(0, 128, 16)]
+    result = bench.train_throughput(model, same, count=lambda batch: len(batch[0]))
+    assert result["timed_shapes"] == 1 and result["steps_timed"] == 5 and result["per_second"] > 0
+    mixed = same[:3] + [(x[i:i + 8], y[i:i + 8]) for i in range(0, 40, 8)]
+    assert bench.train_throughput(model, mixed, count=lambda batch: len(batch[0]))["timed_shapes"] == 1
+    mixed[-1] = (x[:5], y[:5])
+    assert bench.train_throughput(model, mixed, count=lambda batch: len(batch[0]))["timed_shapes"] == 2
+
+
 def test_every_recipe_benchmark_compares_cases_it_defines():
     for recipe in bench.recipes_with_benchmarks():
         module = __import__(f"recipes.{recipe}.bench", fromlist=["CASES"])
