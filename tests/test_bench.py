@@ -74,24 +74,86 @@ def test_a_case_to_skip_that_does_not_exist_is_one_line_and_exit_2(tmp_path):
     assert "forecast:train_tutorial" in done.stderr and len(done.stderr.strip().splitlines()) == 1
 
 
-def test_train_to_target_stops_once_the_score_gets_there_or_the_time_is_up():
-    tf = pytest.importorskip("tensorflow")
+def _tiny_model(lr=0.05):
     keras.utils.set_random_seed(0)
-    x, y = tiny_problem()
     model = tiny_gru()
-    model.compile(keras.optimizers.Adam(0.05), "binary_crossentropy")
-    batches = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)  # 8 batches
+    model.compile(keras.optimizers.Adam(lr), "binary_crossentropy")
+    return model
+
+
+def _tiny_batches():
+    tf = pytest.importorskip("tensorflow")
+    x, y = tiny_problem()
+    return x, y, tf.data.Dataset.from_tensor_slices((x, y)).batch(16)  # 8 batches
+
+
+def test_train_to_target_stops_once_the_loss_gets_there_after_at_least_ten_checks():
+    x, y, batches = _tiny_batches()
 
     def loss(trained):
         return trained.evaluate(x, y, verbose=0)
 
-    target = 0.8 * loss(model)
-    result = bench.train_to_target(model, batches, loss, target, check_every=4, cap_minutes=5)
-    scores = [score for _, score in result["checks"]]
-    assert result["reached"] and scores[-1] <= target < min(scores[:-1], default=float("inf"))
-    assert result["minutes"] == result["checks"][-1][0] > 0
-    never = bench.train_to_target(model, batches, lambda trained: 1.0, 0.0, check_every=2, cap_minutes=0.002)
-    assert not never["reached"] and never["minutes"] >= 0.002
+    slow = lambda: _tiny_model(lr=0.005)  # noqa: E731  (about 40 steps to the target)
+    target = 0.8 * loss(slow())
+    result = bench.train_to_target(slow, batches, loss, target, check_seconds=0.01, cap_minutes=5)
+    scores = [score for _, score, _ in result["checks"]]
+    assert result["reached"] and scores[-1] <= target < min(scores[:-1]) and result["start_score"] > target
+    assert len(scores) - 1 >= 10, result["checks"]
+    assert result["minutes"] == result["checks"][-1][0] > result["checks"][-2][0] > 0
+    assert result["resolution_minutes"] == pytest.approx(result["checks"][-1][0] - result["checks"][-2][0])
+
+
+def after_step(step):
+    """A score that crosses 0.5 exactly when the optimizer has taken `step` steps."""
+    return lambda trained: 1.0 if int(trained.optimizer.iterations.numpy()) < step else 0.0
+
+
+def test_the_time_to_target_is_within_one_check_interval_of_the_true_crossing():
+    _, _, batches = _tiny_batches()
+    result = bench.train_to_target(_tiny_model, batches, after_step(200), 0.5, check_seconds=0.02, cap_minutes=5)
+    (before, _, steps_before), (minutes, _, steps) = result["checks"][-2:]
+    assert result["reached"] and steps_before < 200 <= steps  # the crossing, in steps, lies in the last interval
+    assert minutes == result["minutes"] and minutes - before == pytest.approx(result["resolution_minutes"])
+    assert len(result["checks"]) - 1 >= 10 and result["attempts"] == 1
+    # Every check but the first comes about check_seconds after the one before (one tiny step late at most).
+    gaps = [(b - a) * 60 for (a, _, _), (b, _, _) in zip(result["checks"], result["checks"][1:])]
+    assert min(gaps) >= 0.02 and max(gaps) < 0.02 + 0.5
+
+
+def test_too_few_checks_before_the_target_repeat_the_run_with_closer_checks():
+    _, _, batches = _tiny_batches()
+    built = []
+
+    def build():
+        built.append(_tiny_model())
+        return built[-1]
+
+    result = bench.train_to_target(build, batches, after_step(300), 0.5, check_seconds=0.5, cap_minutes=5)
+    assert result["reached"] and result["attempts"] == len(built) >= 2  # a fresh model for every run
+    assert len(result["checks"]) - 1 >= 10 and result["check_seconds"] < 0.5
+    assert result["checks"][-2][2] < 300 <= result["checks"][-1][2]
+    assert int(built[-1].optimizer.iterations.numpy()) == result["checks"][-1][2]  # counted from step 0
+
+
+def test_a_target_out_of_reach_stops_at_the_time_cap_after_one_run():
+    _, _, batches = _tiny_batches()
+    never = bench.train_to_target(_tiny_model, batches, lambda trained: 1.0, 0.0, check_seconds=0.01,
+                                  cap_minutes=0.002)
+    assert not never["reached"] and never["minutes"] >= 0.002 and never["attempts"] == 1
+    assert never["score"] == never["start_score"] == 1.0
+
+
+def test_a_time_ratio_is_the_baseline_minutes_over_the_case_minutes_with_its_range():
+    fast = {"minutes": 2.0, "reached": True, "resolution_minutes": 0.2}
+    slow = {"minutes": 5.0, "reached": True, "resolution_minutes": 0.4}
+    item = bench.compare("r", "target", "target_slow", "minutes", fast, slow)
+    assert item["ratio"] == pytest.approx(2.5) and not item["at_least"]
+    assert item["ratio_range"] == pytest.approx([4.6 / 2.0, 5.0 / 1.8])
+    capped = bench.compare("r", "target", "target_slow", "minutes", fast, {**slow, "reached": False})
+    assert capped["at_least"] and capped["ratio_range"][0] == pytest.approx(2.5)
+    assert "ratio" not in bench.compare("r", "target", "target_slow", "minutes", {**fast, "reached": False}, slow)
+    rate = bench.compare("r", "train", "train_slow", "rate", {"per_second": 30.0}, {"per_second": 12.0})
+    assert rate["ratio"] == pytest.approx(2.5)
 
 
 @pytest.mark.real_data
@@ -106,6 +168,7 @@ def test_small_time_to_target_cases_train_score_and_compare(real_data, tmp_path)
                          ("translate", "target"), ("translate", "target_plain")}
     for row in rows.values():  # too short to get there: stopped by the time cap, after a finite score
         assert row["checks"] and row["minutes"] >= row["cap_minutes"] and not row["reached"]
-        assert 0 < row["score"] < 10 and f"{row['score']:.3f}" in row["what"]
+        assert row["start_score"] > row["target"] and row["attempts"] == 1  # untrained, it is not there
+        assert 0 < row["score"] < row["start_score"] and f"{row['score']:.3f}" in row["what"]
     targets = [item for item in report["comparisons"] if item["case"] == "target"]
     assert len(targets) == 2 and all("ratio" not in item for item in targets)  # no ratio without a time
