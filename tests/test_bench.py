@@ -12,18 +12,40 @@ from shared import bench
 
 @pytest.mark.real_data
 def test_a_small_benchmark_writes_rates_memory_and_the_ratio_to_its_tutorial(real_data, tmp_path):
+    from recipes.forecast import bench as forecast
+
     report = bench.main(["--only", "forecast", "--size", "small", "--out", str(tmp_path)])
     rows = {row["case"]: row for row in report["results"]}
     assert set(rows) == {"train", "train_tutorial", "target", "target_tutorial"}
-    assert all(rows[case]["per_second"] > 0 for case in ("train", "train_tutorial"))
-    assert all(rows[case]["minutes"] > 0 and rows[case]["reached"] in (True, False) for case in ("target", "target_tutorial"))
+    assert all(rows[case]["per_second"] > 0 and rows[case]["timed_shapes"] == 1 for case in ("train", "train_tutorial"))
+    recipe, course = rows["target"], rows["target_tutorial"]
+    # Neither starts at the target; the recipe trains to it, the course (a point forecast) cannot.
+    assert recipe["start_score"] > forecast.TARGET and course["start_score"] > forecast.TARGET
+    assert recipe["reached"] and recipe["score"] <= forecast.TARGET < recipe["checks"][-2][1]
+    assert 0 < recipe["minutes"] < recipe["cap_minutes"] and len(recipe["checks"]) - 1 >= 10
+    assert not course["reached"] and course["minutes"] >= course["cap_minutes"] and course["score"] > forecast.TARGET
     assert all(row["peak_memory_mb"] > 50 for row in rows.values())
-    comparison = next(item for item in report["comparisons"] if item["case"] == "train")
-    assert comparison["ratio"] == pytest.approx(rows["train"]["per_second"] / rows["train_tutorial"]["per_second"])
+    ratios = {item["case"]: item for item in report["comparisons"]}
+    assert ratios["train"]["ratio"] == pytest.approx(rows["train"]["per_second"] / rows["train_tutorial"]["per_second"])
+    assert ratios["target"]["ratio"] == pytest.approx(course["minutes"] / recipe["minutes"])
+    assert ratios["target"]["at_least"] and ratios["target"]["ratio"] > 1
     assert json.loads((tmp_path / "bench.json").read_text())["machine"]["cores"] >= 1
     table = (tmp_path / "bench.md").read_text()
-    assert "| forecast | train |" in table and f"{comparison['ratio']:.2f}x" in table
+    assert "| forecast | train |" in table and f"{ratios['train']['ratio']:.2f}x" in table
+    assert f"at least {ratios['target']['ratio']:.2f}x" in table
+    assert f"| {recipe['minutes']:.2f} | {recipe['resolution_minutes']:.2f} | {len(recipe['checks'])} | yes |" in table
     assert f"The whole run took {report['minutes']:.1f} min." in table
+
+
+@pytest.mark.real_data
+def test_the_untrained_forecaster_does_not_reach_the_forecast_target(real_data):
+    from recipes.forecast import bench as forecast
+
+    config, _, parts, scaler, _ = forecast._split()
+    untrained = forecast.recipe_forecaster(config, parts[0].x.shape[2], 10)
+    score = forecast.recipe_score(parts, scaler)(untrained)
+    assert score == pytest.approx(forecast.VALIDATION_UNTRAINED, abs=1e-4)
+    assert score > forecast.TARGET + 0.002  # persistence with a unit-normal band, before any step
 
 
 @pytest.mark.real_data
