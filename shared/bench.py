@@ -217,13 +217,13 @@ def compare(recipe, case, baseline, what, a, b):
 def markdown(results, comparisons, about, minutes=None):
     rows = ["| recipe | case | what | rate | unit | step (s) | peak memory (MB) |",
             "| --- | --- | --- | ---: | --- | ---: | ---: |"]
-    targets = ["| recipe | case | what | minutes of training | resolution (min) | checks | reached | peak memory (MB) |",
+    targets = ["| recipe | case | what | minutes of training | resolution (s) | checks | reached | peak memory (MB) |",
                "| --- | --- | --- | ---: | ---: | ---: | --- | ---: |"]
     for (recipe, case), row in results.items():
         if "error" in row:
             rows.append(f"| {recipe} | {case} | failed: {row['error']} | | | | |")
         elif "minutes" in row:
-            resolution = f"{row['resolution_minutes']:.2f}" if "resolution_minutes" in row else ""
+            resolution = f"{row['resolution_minutes'] * 60:.2f}" if "resolution_minutes" in row else ""
             checks = str(len(row["checks"])) if "checks" in row else ""
             targets.append(f"| {recipe} | {case} | {row['what']} | {row['minutes']:.2f} | {resolution} | {checks} | "
                            f"{'yes' if row['reached'] else 'no'} | {row['peak_memory_mb']:,.0f} |")
@@ -242,7 +242,7 @@ def markdown(results, comparisons, about, minutes=None):
         span = ""
         if "ratio_range" in item:
             low, high = item["ratio_range"]
-            span = f"at least {low:.2f}x" if item.get("at_least") else f"{low:.2f}x to {high:.2f}x"
+            span = "" if item.get("at_least") else f"{low:.2f}x to {high:.2f}x"  # "at least": already a bound
         rows.append(f"| {item['recipe']} | {item['what']} | {ratio} | {span} |")
     header = [f"Measured {about['date']} on {about['device']}; Python {about['python']}, "
               + ", ".join(f"{k} {v}" for k, v in about.items() if k in ("tensorflow", "keras")) + "."

@@ -33,7 +33,7 @@ def test_a_small_benchmark_writes_rates_memory_and_the_ratio_to_its_tutorial(rea
     table = (tmp_path / "bench.md").read_text()
     assert "| forecast | train |" in table and f"{ratios['train']['ratio']:.2f}x" in table
     assert f"at least {ratios['target']['ratio']:.2f}x" in table
-    assert f"| {recipe['minutes']:.2f} | {recipe['resolution_minutes']:.2f} | {len(recipe['checks'])} | yes |" in table
+    assert f"| {recipe['minutes']:.2f} | {recipe['resolution_minutes'] * 60:.2f} | {len(recipe['checks'])} | yes |" in table
     assert f"The whole run took {report['minutes']:.1f} min." in table
 
 
@@ -171,6 +171,8 @@ def test_a_time_ratio_is_the_baseline_minutes_over_the_case_minutes_with_its_ran
     item = bench.compare("r", "target", "target_slow", "minutes", fast, slow)
     assert item["ratio"] == pytest.approx(2.5) and not item["at_least"]
     assert item["ratio_range"] == pytest.approx([4.6 / 2.0, 5.0 / 1.8])
+    table = bench.markdown({}, [item], {"date": "today", "device": "cpu", "python": "3"})
+    assert "| r | minutes | 2.50x | 2.30x to 2.78x |" in table
     capped = bench.compare("r", "target", "target_slow", "minutes", fast, {**slow, "reached": False})
     assert capped["at_least"] and capped["ratio_range"][0] == pytest.approx(2.5)
     assert "ratio" not in bench.compare("r", "target", "target_slow", "minutes", {**fast, "reached": False}, slow)
