@@ -48,7 +48,8 @@ def train_throughput(model, batches, count, warmup=3):
     `batches`: a list of (inputs, targets) already in memory, so that only the model is timed.
     per_second is the total count over the total time of the timed steps: batched by length,
     steps differ in size and length, and the median step alone would depend on which lengths
-    were drawn. The median step time and the median of per-step rates are kept beside it.
+    were drawn. The median step time and the median of per-step rates are kept beside it, and
+    timed_shapes: how many different input shapes the timed steps had (XLA compiles once per shape).
     """
     import tensorflow as tf  # the input side only; the model may run on any backend
 
@@ -59,18 +60,51 @@ def train_throughput(model, batches, count, warmup=3):
     timer = step_timer()
     model.fit(data, epochs=1, verbose=0, callbacks=[timer])
     counts, seconds = [count(batch) for batch in batches[warmup:]], timer.seconds[warmup:]
-    return {"per_second": sum(counts) / sum(seconds), "steps_timed": len(seconds),
+    shapes = {tuple(array.shape for array in tf.nest.flatten(batch)) for batch in batches[warmup:]}
+    return {"per_second": sum(counts) / sum(seconds), "steps_timed": len(seconds), "timed_shapes": len(shapes),
             "step_rate_median": statistics.median(c / s for c, s in zip(counts, seconds)),
             "step_seconds_median": statistics.median(seconds)}
 
 
-def train_to_target(model, batches, score, target, check_every, cap_minutes):
+def train_to_target(build, batches, score, target, check_seconds, cap_minutes, min_checks=10, attempts=3):
     """Minutes of training until `score(model)` is at most `target`, or until `cap_minutes` pass.
 
+    `build()`: a freshly compiled model, seeded, so that a rerun starts where the first run did.
     `batches`: a tf.data dataset of training batches, repeated here as long as needed.
-    `score` runs every `check_every` steps with the clock stopped: it measures, it does
-    not train. Returns minutes, reached, the last score and every (minutes, score) check.
+    `score` runs before the first step (`start_score`: an untrained model must not be there
+    already) and then whenever `check_seconds` of training have passed since the last check,
+    at the end of that step, with the clock stopped: it measures, it does not train.
+    The time reported is the check that first found the score at the target: the crossing lies
+    in the last check interval before it (`resolution_minutes`). When fewer than `min_checks`
+    checks came before that one, the run is repeated from the start (build() again, the dataset
+    from its first batch) with closer checks, up to `attempts` runs in all.
+    Returns minutes, reached, the last score, start_score, resolution_minutes, check_seconds,
+    attempts and every (minutes, score, steps) check of the run reported.
     """
+    interval = check_seconds
+    for attempt in range(1, attempts + 1):
+        result = _train_until(build(), batches, score, target, interval, cap_minutes)
+        checks = result["checks"]
+        if not result["reached"] or len(checks) - 1 >= min_checks or attempt == attempts:
+            break  # len(checks) - 1: the checks before the one that found the target
+        if checks[-1][2] <= len(checks):
+            break  # every step was checked: closer checks cannot help
+        # The crossing came after the check before the last one. The first check ends the first
+        # step, which also traces the model, so spread min_checks + 2 checks over the training from
+        # the first check to that one; with no such stretch, check about every step after the first.
+        (first, _, first_steps), (last, _, last_steps) = checks[0], checks[-1]
+        if len(checks) > 2:
+            closer = (checks[-2][0] - first) * 60 / (min_checks + 2)
+        elif len(checks) == 2:
+            closer = (last - first) * 60 / (last_steps - first_steps)
+        else:
+            closer = last * 60 / last_steps / 2
+        interval = min(interval / 2, closer)
+    return {**result, "check_seconds": interval, "min_checks": min_checks, "attempts": attempt}
+
+
+def _train_until(model, batches, score, target, interval, cap_minutes):
+    """One run of train_to_target with checks every `interval` seconds of training."""
     import keras
 
     class Watch(keras.callbacks.Callback):
@@ -80,18 +114,22 @@ def train_to_target(model, batches, score, target, check_every, cap_minutes):
 
         def on_train_batch_end(self, batch, logs=None):
             self.steps += 1
-            if self.steps % check_every:
+            seconds = self.seconds + time.perf_counter() - self.started
+            if seconds - (self.checks[-1][0] * 60 if self.checks else 0.0) < interval:
                 return
-            self.seconds += time.perf_counter() - self.started
-            self.checks.append((self.seconds / 60, float(score(self.model))))
-            self.model.stop_training = self.checks[-1][1] <= target or self.seconds >= cap_minutes * 60
+            self.seconds = seconds
+            self.checks.append((seconds / 60, float(score(self.model)), self.steps))
+            self.model.stop_training = self.checks[-1][1] <= target or seconds >= cap_minutes * 60
             self.started = time.perf_counter()
 
+    start_score = float(score(model))
     watch = Watch()
-    # One long "epoch" per check: the repeated dataset's iterator lives through the whole run.
-    model.fit(batches.repeat(), steps_per_epoch=check_every, epochs=1_000_000, verbose=0, callbacks=[watch])
-    minutes, last = watch.checks[-1]
+    # One "epoch" as long as it takes: the repeated dataset's iterator lives through the whole run.
+    model.fit(batches.repeat(), steps_per_epoch=10 ** 12, epochs=1, verbose=0, callbacks=[watch])
+    minutes, last, _ = watch.checks[-1]
+    previous = watch.checks[-2][0] if len(watch.checks) > 1 else 0.0
     return {"minutes": minutes, "reached": last <= target, "score": last, "target": target,
+            "start_score": start_score, "resolution_minutes": minutes - previous,
             "cap_minutes": cap_minutes, "checks": watch.checks}
 
 
@@ -168,30 +206,44 @@ def compare(recipe, case, baseline, what, a, b):
     elif "minutes" in a and "minutes" in b and a["reached"]:
         item["ratio"] = b["minutes"] / a["minutes"]
         item["at_least"] = not b["reached"]  # the baseline never got there: its time is a lower bound
+        if "resolution_minutes" in a and "resolution_minutes" in b:
+            # Each crossing lies within its last check interval before the time reported.
+            low = max(b["minutes"] - b["resolution_minutes"], 0.0) if b["reached"] else b["minutes"]
+            item["ratio_range"] = [low / a["minutes"],
+                                   b["minutes"] / max(a["minutes"] - a["resolution_minutes"], 1e-9)]
     return item
 
 
 def markdown(results, comparisons, about, minutes=None):
     rows = ["| recipe | case | what | rate | unit | step (s) | peak memory (MB) |",
             "| --- | --- | --- | ---: | --- | ---: | ---: |"]
-    targets = ["| recipe | case | what | minutes of training | reached | peak memory (MB) |",
-               "| --- | --- | --- | ---: | --- | ---: |"]
+    targets = ["| recipe | case | what | minutes of training | resolution (s) | checks | reached | peak memory (MB) |",
+               "| --- | --- | --- | ---: | ---: | ---: | --- | ---: |"]
     for (recipe, case), row in results.items():
         if "error" in row:
             rows.append(f"| {recipe} | {case} | failed: {row['error']} | | | | |")
         elif "minutes" in row:
-            targets.append(f"| {recipe} | {case} | {row['what']} | {row['minutes']:.1f} | "
+            resolution = f"{row['resolution_minutes'] * 60:.2f}" if "resolution_minutes" in row else ""
+            checks = str(len(row["checks"])) if "checks" in row else ""
+            targets.append(f"| {recipe} | {case} | {row['what']} | {row['minutes']:.2f} | {resolution} | {checks} | "
                            f"{'yes' if row['reached'] else 'no'} | {row['peak_memory_mb']:,.0f} |")
         else:
             step = f"{row['step_seconds_median']:.3f}" if "step_seconds_median" in row else ""
             rows.append(f"| {recipe} | {case} | {row['what']} | {row['per_second']:,.1f} | {row['unit']}/s | "
                         f"{step} | {row['peak_memory_mb']:,.0f} |")
-    rows += ([""] + targets if len(targets) > 2 else []) + ["", "| recipe | comparison | ratio |", "| --- | --- | ---: |"]
+    note = ["", "A time to target is the check that first found the score at the target; the crossing lies "
+            "within the resolution (the last check interval) before it."]
+    rows += ([""] + targets + note if len(targets) > 2 else []) + [
+        "", "| recipe | comparison | ratio | range from the check intervals |", "| --- | --- | ---: | ---: |"]
     for item in comparisons:
         ratio = "not measured"
         if "ratio" in item:
             ratio = ("at least " if item.get("at_least") else "") + f"{item['ratio']:.2f}x"
-        rows.append(f"| {item['recipe']} | {item['what']} | {ratio} |")
+        span = ""
+        if "ratio_range" in item:
+            low, high = item["ratio_range"]
+            span = "" if item.get("at_least") else f"{low:.2f}x to {high:.2f}x"  # "at least": already a bound
+        rows.append(f"| {item['recipe']} | {item['what']} | {ratio} | {span} |")
     header = [f"Measured {about['date']} on {about['device']}; Python {about['python']}, "
               + ", ".join(f"{k} {v}" for k, v in about.items() if k in ("tensorflow", "keras")) + "."
               + (f" The whole run took {minutes:.1f} min." if minutes is not None else ""), ""]
@@ -251,7 +303,7 @@ def main(argv=None):
                     continue
                 print(f"  {recipe}:{case} ...", end="", flush=True)
                 results[(recipe, case)] = row = run_in_child(recipe, case, args.size)
-                print(f" {row['error']}" if "error" in row else f" {row['minutes']:.1f} min" if "minutes" in row
+                print(f" {row['error']}" if "error" in row else f" {row['minutes']:.2f} min" if "minutes" in row
                       else f" {row['per_second']:,.1f} {row['unit']}/s")
                 # Written after every case: a run stopped part-way keeps what it measured.
                 report = write(out, about, args.size, results, comparisons, time.perf_counter() - started)

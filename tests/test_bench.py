@@ -12,18 +12,67 @@ from shared import bench
 
 @pytest.mark.real_data
 def test_a_small_benchmark_writes_rates_memory_and_the_ratio_to_its_tutorial(real_data, tmp_path):
+    from recipes.forecast import bench as forecast
+
     report = bench.main(["--only", "forecast", "--size", "small", "--out", str(tmp_path)])
     rows = {row["case"]: row for row in report["results"]}
     assert set(rows) == {"train", "train_tutorial", "target", "target_tutorial"}
-    assert all(rows[case]["per_second"] > 0 for case in ("train", "train_tutorial"))
-    assert all(rows[case]["minutes"] > 0 and rows[case]["reached"] in (True, False) for case in ("target", "target_tutorial"))
+    assert all(rows[case]["per_second"] > 0 and rows[case]["timed_shapes"] == 1 for case in ("train", "train_tutorial"))
+    recipe, course = rows["target"], rows["target_tutorial"]
+    # Neither starts at the target; the recipe trains to it, the course (a point forecast) cannot.
+    assert recipe["start_score"] > forecast.TARGET and course["start_score"] > forecast.TARGET
+    assert recipe["reached"] and recipe["score"] <= forecast.TARGET < recipe["checks"][-2][1]
+    assert 0 < recipe["minutes"] < recipe["cap_minutes"] and len(recipe["checks"]) - 1 >= 10
+    assert not course["reached"] and course["minutes"] >= course["cap_minutes"] and course["score"] > forecast.TARGET
     assert all(row["peak_memory_mb"] > 50 for row in rows.values())
-    comparison = next(item for item in report["comparisons"] if item["case"] == "train")
-    assert comparison["ratio"] == pytest.approx(rows["train"]["per_second"] / rows["train_tutorial"]["per_second"])
+    ratios = {item["case"]: item for item in report["comparisons"]}
+    assert ratios["train"]["ratio"] == pytest.approx(rows["train"]["per_second"] / rows["train_tutorial"]["per_second"])
+    assert ratios["target"]["ratio"] == pytest.approx(course["minutes"] / recipe["minutes"])
+    assert ratios["target"]["at_least"] and ratios["target"]["ratio"] > 1
     assert json.loads((tmp_path / "bench.json").read_text())["machine"]["cores"] >= 1
     table = (tmp_path / "bench.md").read_text()
-    assert "| forecast | train |" in table and f"{comparison['ratio']:.2f}x" in table
+    assert "| forecast | train |" in table and f"{ratios['train']['ratio']:.2f}x" in table
+    assert f"at least {ratios['target']['ratio']:.2f}x" in table
+    assert f"| {recipe['minutes']:.2f} | {recipe['resolution_minutes'] * 60:.2f} | {len(recipe['checks'])} | yes |" in table
     assert f"The whole run took {report['minutes']:.1f} min." in table
+
+
+@pytest.mark.real_data
+def test_the_untrained_forecaster_does_not_reach_the_forecast_target(real_data):
+    from recipes.forecast import bench as forecast
+
+    config, _, parts, scaler, _ = forecast._split()
+    untrained = forecast.recipe_forecaster(config, parts[0].x.shape[2], 10)
+    score = forecast.recipe_score(parts, scaler)(untrained)
+    assert score == pytest.approx(forecast.VALIDATION_UNTRAINED, abs=1e-4)
+    assert score > forecast.TARGET + 0.002  # persistence with a unit-normal band, before any step
+
+
+@pytest.mark.real_data
+def test_the_xla_comparison_times_one_shape_on_both_sides(real_data):
+    from recipes.sentiment import bench as sentiment
+    from recipes.sentiment.train import Config
+
+    batches, _ = sentiment._recipe_batches(Config(), "full", **sentiment.FIXED_SHAPE)
+    assert len(batches) == 3 + sentiment.FIXED_SHAPE["steps"]
+    assert {(x.shape, y.shape) for x, y in batches} == {((128, Config().seq_len), (128,))}
+    bucketed, _ = sentiment._recipe_batches(Config(), "full", steps=sentiment.FIXED_SHAPE["steps"])
+    assert len({x.shape for x, _ in bucketed}) > 10  # what the XLA case timed before: a new shape a step
+    assert ("train_padded", "train_xla") in {(case, baseline) for case, baseline, _ in sentiment.COMPARE}
+
+
+def test_train_throughput_counts_the_shapes_it_timed():
+    keras.utils.set_random_seed(0)
+    x, y = tiny_problem()
+    model = tiny_gru()
+    model.compile("adam", "binary_crossentropy")
+    same = [(x[i:i + 16], y[i:i + 16]) for i in range(0, 128, 16)]
+    result = bench.train_throughput(model, same, count=lambda batch: len(batch[0]))
+    assert result["timed_shapes"] == 1 and result["steps_timed"] == 5 and result["per_second"] > 0
+    mixed = same[:3] + [(x[i:i + 8], y[i:i + 8]) for i in range(0, 40, 8)]
+    assert bench.train_throughput(model, mixed, count=lambda batch: len(batch[0]))["timed_shapes"] == 1
+    mixed[-1] = (x[:5], y[:5])
+    assert bench.train_throughput(model, mixed, count=lambda batch: len(batch[0]))["timed_shapes"] == 2
 
 
 def test_every_recipe_benchmark_compares_cases_it_defines():
@@ -47,24 +96,88 @@ def test_a_case_to_skip_that_does_not_exist_is_one_line_and_exit_2(tmp_path):
     assert "forecast:train_tutorial" in done.stderr and len(done.stderr.strip().splitlines()) == 1
 
 
-def test_train_to_target_stops_once_the_score_gets_there_or_the_time_is_up():
-    tf = pytest.importorskip("tensorflow")
+def _tiny_model(lr=0.05):
     keras.utils.set_random_seed(0)
-    x, y = tiny_problem()
     model = tiny_gru()
-    model.compile(keras.optimizers.Adam(0.05), "binary_crossentropy")
-    batches = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)  # 8 batches
+    model.compile(keras.optimizers.Adam(lr), "binary_crossentropy")
+    return model
+
+
+def _tiny_batches():
+    tf = pytest.importorskip("tensorflow")
+    x, y = tiny_problem()
+    return x, y, tf.data.Dataset.from_tensor_slices((x, y)).batch(16)  # 8 batches
+
+
+def test_train_to_target_stops_once_the_loss_gets_there_after_at_least_ten_checks():
+    x, y, batches = _tiny_batches()
 
     def loss(trained):
         return trained.evaluate(x, y, verbose=0)
 
-    target = 0.8 * loss(model)
-    result = bench.train_to_target(model, batches, loss, target, check_every=4, cap_minutes=5)
-    scores = [score for _, score in result["checks"]]
-    assert result["reached"] and scores[-1] <= target < min(scores[:-1], default=float("inf"))
-    assert result["minutes"] == result["checks"][-1][0] > 0
-    never = bench.train_to_target(model, batches, lambda trained: 1.0, 0.0, check_every=2, cap_minutes=0.002)
-    assert not never["reached"] and never["minutes"] >= 0.002
+    slow = lambda: _tiny_model(lr=0.005)  # noqa: E731  (about 40 steps to the target)
+    target = 0.8 * loss(slow())
+    result = bench.train_to_target(slow, batches, loss, target, check_seconds=0.01, cap_minutes=5)
+    scores = [score for _, score, _ in result["checks"]]
+    assert result["reached"] and scores[-1] <= target < min(scores[:-1]) and result["start_score"] > target
+    assert len(scores) - 1 >= 10, result["checks"]
+    assert result["minutes"] == result["checks"][-1][0] > result["checks"][-2][0] > 0
+    assert result["resolution_minutes"] == pytest.approx(result["checks"][-1][0] - result["checks"][-2][0])
+
+
+def after_step(step):
+    """A score that crosses 0.5 exactly when the optimizer has taken `step` steps."""
+    return lambda trained: 1.0 if int(trained.optimizer.iterations.numpy()) < step else 0.0
+
+
+def test_the_time_to_target_is_within_one_check_interval_of_the_true_crossing():
+    _, _, batches = _tiny_batches()
+    result = bench.train_to_target(_tiny_model, batches, after_step(200), 0.5, check_seconds=0.02, cap_minutes=5)
+    (before, _, steps_before), (minutes, _, steps) = result["checks"][-2:]
+    assert result["reached"] and steps_before < 200 <= steps  # the crossing, in steps, lies in the last interval
+    assert minutes == result["minutes"] and minutes - before == pytest.approx(result["resolution_minutes"])
+    assert len(result["checks"]) - 1 >= 10 and result["attempts"] == 1
+    # Every check but the first comes about check_seconds after the one before (one tiny step late at most).
+    gaps = [(b - a) * 60 for (a, _, _), (b, _, _) in zip(result["checks"], result["checks"][1:])]
+    assert min(gaps) >= 0.02 and max(gaps) < 0.02 + 0.5
+
+
+def test_too_few_checks_before_the_target_repeat_the_run_with_closer_checks():
+    _, _, batches = _tiny_batches()
+    built = []
+
+    def build():
+        built.append(_tiny_model())
+        return built[-1]
+
+    result = bench.train_to_target(build, batches, after_step(300), 0.5, check_seconds=0.5, cap_minutes=5)
+    assert result["reached"] and result["attempts"] == len(built) >= 2  # a fresh model for every run
+    assert len(result["checks"]) - 1 >= 10 and result["check_seconds"] < 0.5
+    assert result["checks"][-2][2] < 300 <= result["checks"][-1][2]
+    assert int(built[-1].optimizer.iterations.numpy()) == result["checks"][-1][2]  # counted from step 0
+
+
+def test_a_target_out_of_reach_stops_at_the_time_cap_after_one_run():
+    _, _, batches = _tiny_batches()
+    never = bench.train_to_target(_tiny_model, batches, lambda trained: 1.0, 0.0, check_seconds=0.01,
+                                  cap_minutes=0.002)
+    assert not never["reached"] and never["minutes"] >= 0.002 and never["attempts"] == 1
+    assert never["score"] == never["start_score"] == 1.0
+
+
+def test_a_time_ratio_is_the_baseline_minutes_over_the_case_minutes_with_its_range():
+    fast = {"minutes": 2.0, "reached": True, "resolution_minutes": 0.2}
+    slow = {"minutes": 5.0, "reached": True, "resolution_minutes": 0.4}
+    item = bench.compare("r", "target", "target_slow", "minutes", fast, slow)
+    assert item["ratio"] == pytest.approx(2.5) and not item["at_least"]
+    assert item["ratio_range"] == pytest.approx([4.6 / 2.0, 5.0 / 1.8])
+    table = bench.markdown({}, [item], {"date": "today", "device": "cpu", "python": "3"})
+    assert "| r | minutes | 2.50x | 2.30x to 2.78x |" in table
+    capped = bench.compare("r", "target", "target_slow", "minutes", fast, {**slow, "reached": False})
+    assert capped["at_least"] and capped["ratio_range"][0] == pytest.approx(2.5)
+    assert "ratio" not in bench.compare("r", "target", "target_slow", "minutes", {**fast, "reached": False}, slow)
+    rate = bench.compare("r", "train", "train_slow", "rate", {"per_second": 30.0}, {"per_second": 12.0})
+    assert rate["ratio"] == pytest.approx(2.5)
 
 
 @pytest.mark.real_data
@@ -79,6 +192,7 @@ def test_small_time_to_target_cases_train_score_and_compare(real_data, tmp_path)
                          ("translate", "target"), ("translate", "target_plain")}
     for row in rows.values():  # too short to get there: stopped by the time cap, after a finite score
         assert row["checks"] and row["minutes"] >= row["cap_minutes"] and not row["reached"]
-        assert 0 < row["score"] < 10 and f"{row['score']:.3f}" in row["what"]
+        assert row["start_score"] > row["target"] and row["attempts"] == 1  # untrained, it is not there
+        assert 0 < row["score"] < row["start_score"] and f"{row['score']:.3f}" in row["what"]
     targets = [item for item in report["comparisons"] if item["case"] == "target"]
     assert len(targets) == 2 and all("ratio" not in item for item in targets)  # no ratio without a time
