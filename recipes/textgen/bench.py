@@ -47,7 +47,7 @@ def _to_target(size, what, **changes):
     config = Config(**changes)
     keras.utils.set_random_seed(0)
     text, _ = data.load_text("", "tinyshakespeare", "utf-8")
-    corpus = data.split(text, config.val_fraction, config.seq_len)  # the recipe's head / tail split
+    corpus = data.split(text, config.val_fraction, config.seq_len, test_fraction=config.test_fraction)  # the recipe's
     vocab = data.vocabulary(corpus.train)
     train_ids, val_ids = data.encode(corpus.train, vocab), data.encode(corpus.val, vocab)
     val_batches = data.batches(val_ids, config.seq_len, config.batch_size)
