@@ -1,5 +1,6 @@
 """The benchmark command runs end to end on real data and reports rates, memory and ratios."""
 import json
+import math
 import subprocess
 import sys
 
@@ -193,6 +194,7 @@ def test_small_time_to_target_cases_train_score_and_compare(real_data, tmp_path)
     for row in rows.values():  # too short to get there: stopped by the time cap, after a finite score
         assert row["checks"] and row["minutes"] >= row["cap_minutes"] and not row["reached"]
         assert row["start_score"] > row["target"] and row["attempts"] == 1  # untrained, it is not there
-        assert 0 < row["score"] < row["start_score"] and f"{row['score']:.3f}" in row["what"]
+        # A few seconds of training: too short to promise progress (Adam's first steps can raise the loss).
+        assert math.isfinite(row["score"]) and row["score"] > 0 and f"{row['score']:.3f}" in row["what"]
     targets = [item for item in report["comparisons"] if item["case"] == "target"]
     assert len(targets) == 2 and all("ratio" not in item for item in targets)  # no ratio without a time
