@@ -15,7 +15,7 @@ import sacrebleu
 
 from recipes.translate import __main__ as cli
 from recipes.translate import data, model, scoring, train, translate
-from shared.artifacts import publish
+from shared.artifacts import load_model, publish
 from shared.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -301,6 +301,50 @@ def test_the_saved_run_translates_as_it_did_before_saving(trained_run):
     spanish = [sample["spanish"] for sample in metrics["samples"]]
     assert reloaded.translate(spanish, strict=False) == [sample["greedy"] for sample in metrics["samples"]]
     assert reloaded.translate(spanish, 2, strict=False) == [sample["beam"] for sample in metrics["samples"]]
+
+
+@pytest.fixture
+def float32_afterwards():
+    """--mixed-precision sets Keras's global policy in this process: put it back for the tests that follow."""
+    yield
+    keras.config.set_dtype_policy("float32")
+
+
+@pytest.mark.slow
+def test_mixed_precision_run_saves_the_model_and_it_translates_as_before(pairs_file, tmp_path, capsys,
+                                                                          float32_afterwards):
+    out = tmp_path / "run"
+    metrics = train.main(["--smoke", "--mixed-precision", "--data", str(pairs_file), "--out", str(out), *TINY])
+    assert json.loads((out / "metrics.json").read_text()) == json.loads(json.dumps(metrics, default=float))
+    assert math.isfinite(metrics["test"]["loss"])
+    keras.config.set_dtype_policy("float32")  # as in a new process: the saved layers keep their own policy
+    assert load_model(out).get_layer("decoder_1").dtype_policy.name == "mixed_bfloat16"
+    # The whole test split, so the command decodes the same batches as the run did.
+    sentences = tmp_path / "spanish.txt"
+    spanish = [line.split("\t")[1] for line in (out / "test.tsv").read_text(encoding="utf-8").splitlines()]
+    sentences.write_text("\n".join(spanish) + "\n", encoding="utf-8")
+    samples = metrics["samples"]
+    greedy = cli.main(["translate", "--model", str(out), "--file", str(sentences)])
+    beam = cli.main(["translate", "--model", str(out), "--file", str(sentences), "--beam-size", "2"])
+    assert all(isinstance(text, str) for text in greedy + beam) and len(greedy) == len(beam) == len(spanish)
+    assert greedy[: len(samples)] == [sample["greedy"] for sample in samples]
+    assert beam[: len(samples)] == [sample["beam"] for sample in samples]
+    assert capsys.readouterr().out.splitlines()[-len(beam):] == beam
+
+
+@pytest.mark.slow
+def test_a_failure_while_scoring_keeps_the_trained_model(pairs_file, tmp_path, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("scoring failed")
+
+    monkeypatch.setattr(scoring, "evaluate", broken)
+    out = tmp_path / "run"
+    with pytest.raises(RuntimeError, match="scoring failed"):
+        train.main(["--smoke", "--data", str(pairs_file), "--out", str(out), *TINY, "--epochs", "1"])
+    for name in ("model.keras", "vocab.json", "config.json", "test.tsv"):
+        assert (out / name).is_file(), name
+    assert not (out / "metrics.json").exists()
+    assert translate.load(out).translate(["El gato come pan."])[0] is not None
 
 
 @pytest.mark.slow

@@ -8,6 +8,8 @@ outputs (Luong style: after the decoder step) adds a context vector before the s
 
 Inference reuses the same layers, found by name: `encoder_model` gives the memory and
 the initial state once per sentence, `decoder_step_model` advances one word at a time.
+Both return float32 memory, states and attention whatever the layers compute in (bfloat16
+or float16 under a mixed policy), so a caller traced with float32 specs works either way.
 """
 import keras
 from keras import layers, ops
@@ -15,6 +17,10 @@ from keras import layers, ops
 from shared.layers import apply_stack, recurrent_layer, stacked_recurrent
 
 ENCODER, DECODER = "encoder", "decoder"  # recurrent layers encoder_1.., decoder_1..
+
+
+def _float32(tensor):
+    return ops.cast(tensor, "float32")
 
 
 def state_count(cell):
@@ -74,8 +80,8 @@ def _decode(config, target_vocab, previous, initial, memory, source_mask):
 
 
 def encoder_model(trained, config):
-    """source ids (batch, S) -> [memory (batch, S, units), initial state(s) (batch, units)] (memory is
-    the raw encoder output (batch, S, 2 units) without attention)."""
+    """source ids (batch, S) -> [memory (batch, S, units), initial state(s) (batch, units)], float32 (memory
+    is the raw encoder output (batch, S, 2 units) without attention)."""
     states = state_count(config.cell)
     source = trained.get_layer("source").output  # the Input layer named "source"
     if config.attention != "none":
@@ -83,12 +89,13 @@ def encoder_model(trained, config):
     else:  # no attention: nothing reads the memory; the encoder outputs stand in for it
         memory = trained.get_layer(f"{ENCODER}_{config.layers}").output[0]
     initial = [trained.get_layer(f"bridge_{k}").output for k in range(states)]
-    return keras.Model(source, [memory, *initial], name="encoder")
+    return keras.Model(source, [_float32(memory), *map(_float32, initial)], name="encoder")
 
 
 def decoder_step_model(trained, config):
     """[previous ids (batch, 1), memory, source ids, state(s)...] ->
-    [logits (batch, 1, vocab), attention (batch, 1, S) or zeros, new state(s) of every decoder layer...].
+    [logits (batch, 1, vocab), attention (batch, 1, S) or zeros, new state(s) of every decoder layer...],
+    all float32.
 
     With several decoder layers, each layer's state is carried on its own.
     """
@@ -111,4 +118,5 @@ def decoder_step_model(trained, config):
     else:
         scores = ops.zeros_like(ops.expand_dims(ops.cast(source, "float32"), 1))  # (batch, 1, S)
     logits = trained.get_layer("logits")(hidden)
-    return keras.Model([previous, memory, source, *carried], [logits, scores, *new_states], name="decoder_step")
+    return keras.Model([previous, memory, source, *carried],
+                       [_float32(logits), _float32(scores), *map(_float32, new_states)], name="decoder_step")

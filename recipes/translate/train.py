@@ -106,6 +106,14 @@ def run(config):
     started = time.perf_counter()
     test_loss = evaluate(translator, data.batches(*data.encode_pairs(test, source_vocab, target_vocab), batch))
     vocabularies = {"spanish": source_vocab.tokens, "english": target_vocab.tokens, "truecase": truecase}
+    chief = is_chief(strategy)  # multiworker: one model, written by the chief
+    if chief:  # first the trained model and what translating needs, so a failure while scoring loses nothing
+        test_tsv = "".join(f"{en}\t{es}\n" for en, es in zip(test.english, test.spanish))
+        publish(config.out, {"config.json": config_json,
+                             "vocab.json": json.dumps(vocabularies, ensure_ascii=False) + "\n",
+                             "test.tsv": test_tsv, "curves.png": plot_curves(history["epochs"], ("loss",))},
+                model=saved_model)
+        print(f"\nsaved model, vocabularies, config, test split and curves in {config.out}/")
     engine = Translator(saved_model, config, vocabularies)
     report = scoring.evaluate(engine, test, config.beam_size, speed_sentences=200 if config.smoke else 1000)
     report["test"]["loss"] = float(test_loss["loss"])
@@ -116,15 +124,11 @@ def run(config):
         "vocabulary": {"spanish": len(source_vocab), "english": len(target_vocab)},
         **report, "test_seconds": time.perf_counter() - started, **training_facts(history),
     }
-    if not is_chief(strategy):  # multiworker: one model, written by the chief
+    if not chief:
         print("\nfinished; the chief worker saves the model")
         return metrics
-    test_tsv = "".join(f"{en}\t{es}\n" for en, es in zip(test.english, test.spanish))
-    publish(config.out, {"config.json": config_json, "vocab.json": json.dumps(vocabularies, ensure_ascii=False) + "\n",
-                         "test.tsv": test_tsv, "metrics.json": metrics_json(metrics),
-                         "curves.png": plot_curves(history["epochs"], ("loss",))}, model=saved_model)
-    print(f"\nsaved model, vocabularies, config, test split, metrics and curves in {config.out}/ "
-          f"({metrics['train_seconds'] / 60:.1f} min of training)")
+    publish(config.out, {"metrics.json": metrics_json(metrics)})
+    print(f"saved the metrics in {config.out}/metrics.json ({metrics['train_seconds'] / 60:.1f} min of training)")
     return metrics
 
 
