@@ -108,13 +108,47 @@ def test_malformed_pair_files_name_the_line(tmp_path, content, message):
     assert str(path) in str(error.value)
 
 
-def test_splits_are_seeded_and_never_share_a_spanish_sentence():
-    pairs = data.Pairs([f"e{i}" for i in range(300)], [f"s{i % 150}" for i in range(300)])  # each Spanish twice
-    train_part, val, test = data.split(pairs, 0.1, 0.2, seed=4)
-    assert len(train_part) + len(val) + len(test) == 300 and len(test) == 60
-    assert not set(test.spanish) & set(train_part.spanish) and not set(val.spanish) & set(train_part.spanish)
+def linked_pairs():
+    """50 groups of 6 pairs chained by shared sentences (pairs 2k and 2k+1 share an English sentence,
+    written in two cases, pairs 3k..3k+2 a Spanish one), then 60 pairs that share nothing."""
+    english = [f"E{i // 2}." if i % 2 else f"e{i // 2}." for i in range(300)] + [f"x{i}" for i in range(60)]
+    spanish = [f"s{i // 3}" for i in range(300)] + [f"y{i}" for i in range(60)]
+    return data.Pairs(english, spanish)
+
+
+def test_splits_are_seeded_and_share_no_english_and_no_spanish_sentence():
+    pairs = linked_pairs()
+    parts = data.split(pairs, 0.1, 0.2, seed=4)
+    train_part, val, test = parts
+    assert len(train_part) + len(val) + len(test) == 360
+    assert 72 <= len(test) < 72 + 6 and 36 <= len(val) < 36 + 6  # shares of pairs, overshot by under a group
+    for side in ("english", "spanish"):
+        seen = [set(map(data.normalize, getattr(part, side))) for part in parts]
+        assert not seen[0] & seen[1] and not seen[0] & seen[2] and not seen[1] & seen[2], side
+    assert data.overlap(train_part, test) == 0 and data.overlap(train_part, val) == 0
     assert data.split(pairs, 0.1, 0.2, seed=4)[2].english == test.english
     assert data.split(pairs, 0.1, 0.2, seed=5)[2].english != test.english
+
+
+def test_overlap_counts_pairs_sharing_either_sentence_with_training():
+    pairs = linked_pairs()
+    assert data.overlap(pairs.subset([0]), pairs.subset([1])) == 1  # "e0." and "E0.": one English sentence
+    assert data.overlap(pairs.subset([0]), pairs.subset([2])) == 1  # the same Spanish sentence
+    assert data.overlap(pairs.subset([0]), pairs.subset([3, 300])) == 0
+    # A split by Spanish sentence alone, as before: pairs 2 and 3 share an English sentence across it.
+    assert data.overlap(pairs.subset(range(3)), pairs.subset(range(3, 6))) == 1
+
+
+@pytest.mark.real_data
+def test_real_split_shares_no_sentence_with_training_and_keeps_the_fractions(real_data, monkeypatch):
+    monkeypatch.setenv("RECIPES_DATA_DIR", str(real_data))
+    pairs, _ = data.drop_long(data.load_pairs("")[0], 25)
+    train_part, val, test = data.split(pairs, 0.03, 0.05, seed=0)
+    assert len(train_part) + len(val) + len(test) == len(pairs) > 100_000
+    assert data.overlap(train_part, test) == 0 and data.overlap(train_part, val) == 0
+    assert data.overlap(val, test) == 0
+    assert len(test) / len(pairs) == pytest.approx(0.05, abs=0.001)
+    assert len(val) / len(pairs) == pytest.approx(0.03, abs=0.001)
 
 
 def test_batches_are_length_grouped_right_padded_and_weighted():
@@ -280,6 +314,7 @@ def test_smoke_run_trains_evaluates_saves_then_translates(trained_run):
     test_lines = (out / "test.tsv").read_text(encoding="utf-8").splitlines()
     assert len(test_lines) == metrics["sizes"]["test"] > 0
     assert all(key in metrics for key in ("test", "beam", "baseline", "speed", "samples"))
+    assert metrics["overlap_with_train"] == {"test": 0, "validation": 0}
     assert set(metrics["test"]["by_source_length"]) == {"1-5", "6-10", "11+"}
     with (out / "training_log.csv").open(newline="") as handle:
         losses = [float(row["loss"]) for row in csv.DictReader(handle)]
@@ -316,6 +351,7 @@ def test_mixed_precision_run_saves_the_model_and_it_translates_as_before(pairs_f
     out = tmp_path / "run"
     metrics = train.main(["--smoke", "--mixed-precision", "--data", str(pairs_file), "--out", str(out), *TINY])
     assert json.loads((out / "metrics.json").read_text()) == json.loads(json.dumps(metrics, default=float))
+    assert metrics["overlap_with_train"] == {"test": 0, "validation": 0}
     assert math.isfinite(metrics["test"]["loss"])
     keras.config.set_dtype_policy("float32")  # as in a new process: the saved layers keep their own policy
     assert load_model(out).get_layer("decoder_1").dtype_policy.name == "mixed_bfloat16"

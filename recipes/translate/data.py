@@ -114,16 +114,51 @@ def load_pairs(data_path):
 
 
 def split(pairs, val_fraction, test_fraction, seed):
-    """(train, validation, test) by seed. Pairs sharing a Spanish sentence stay in one split, so no
-    test sentence was ever seen in training (Tatoeba often gives one sentence several translations)."""
+    """(train, validation, test) by seed, with no sentence of either language on two sides.
+
+    Tatoeba gives one Spanish sentence several English translations and one English sentence
+    several Spanish ones ("I'm fine." has many). Pairs are grouped into connected components:
+    two pairs are in one group when they share their normalised Spanish or their normalised
+    English sentence, directly or through other pairs. Whole groups are dealt in a seeded order
+    to the test split until it holds test_fraction of the pairs, then to validation until it
+    holds val_fraction of them, the rest to training (a split can exceed its share by less
+    than one group: at most a few dozen pairs on spa-eng).
+    """
     groups = collections.defaultdict(list)
-    for index, sentence in enumerate(pairs.spanish):
-        groups[normalize(sentence)].append(index)
+    for index, root in enumerate(_components(pairs)):
+        groups[root].append(index)
     keys = list(groups)
     order = np.random.default_rng(seed).permutation(len(keys))
-    n_test, n_val = round(len(keys) * test_fraction), round(len(keys) * val_fraction)
-    parts = (order[n_test + n_val:], order[n_test: n_test + n_val], order[:n_test])
-    return tuple(pairs.subset([i for k in part for i in groups[keys[k]]]) for part in parts)
+    wanted = {"test": round(len(pairs) * test_fraction), "validation": round(len(pairs) * val_fraction)}
+    parts = {"train": [], "validation": [], "test": []}
+    for k in order:
+        name = next((name for name in ("test", "validation") if len(parts[name]) < wanted[name]), "train")
+        parts[name] += groups[keys[k]]
+    return tuple(pairs.subset(parts[name]) for name in ("train", "validation", "test"))
+
+
+def _components(pairs):
+    """Per pair, the id of its connected component over shared normalised sentences (a union-find)."""
+    parent = {}
+
+    def find(node):
+        parent.setdefault(node, node)
+        while parent[node] != node:
+            parent[node] = parent[parent[node]]  # path halving
+            node = parent[node]
+        return node
+
+    for english, spanish in zip(pairs.english, pairs.spanish):
+        a, b = find(("en", normalize(english))), find(("es", normalize(spanish)))
+        if a != b:
+            parent[a] = b
+    return [find(("es", normalize(spanish))) for spanish in pairs.spanish]
+
+
+def overlap(train, other):
+    """Pairs of `other` whose normalised English or normalised Spanish sentence occurs in `train`."""
+    english, spanish = set(map(normalize, train.english)), set(map(normalize, train.spanish))
+    return sum(normalize(en) in english or normalize(es) in spanish for en, es in zip(other.english, other.spanish))
 
 
 def drop_long(pairs, max_len):

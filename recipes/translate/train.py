@@ -39,8 +39,10 @@ class Config(TrainConfig):
     max_len: int = option(25, "longest sentence in tokens: longer pairs are left out, longer input refused",
                           bounds="[1, inf)")
     dropout: float = option(0.2, "dropout on recurrent inputs and before the softmax", bounds="[0, 1)")
-    val_fraction: float = option(0.03, "share of Spanish sentences held out for validation", bounds="(0, 1)")
-    test_fraction: float = option(0.05, "share of Spanish sentences held out for the test", bounds="(0, 1)")
+    val_fraction: float = option(0.03, "share of the pairs held out for validation (in whole groups of pairs "
+                                       "linked by a shared English or Spanish sentence)", bounds="(0, 1)")
+    test_fraction: float = option(0.05, "share of the pairs held out for the test (in whole groups of pairs "
+                                        "linked by a shared English or Spanish sentence)", bounds="(0, 1)")
     beam_size: int = option(4, "beam width for the beam-search BLEU at the end (1: greedy only)", bounds="[1, inf)")
     minutes: float = option(40.0, "stop training after this many minutes, the last 30%% with a falling "
                                   "learning rate (0: no limit)", bounds="[0, inf)")
@@ -79,6 +81,9 @@ def run(config):
     print(f"  {dropped:,} pairs longer than --max-len {config.max_len} tokens on either side left out")
     for name, part in (("train", train), ("validation", val), ("test", test)):
         print("  " + data.describe(name, part))
+    overlap = {"test": data.overlap(train, test), "validation": data.overlap(train, val)}
+    print(f"  pairs whose English or Spanish sentence is also in training: test {overlap['test']}, "
+          f"validation {overlap['validation']}")
 
     source_vocab = data.Vocabulary.fit(train.spanish, config.max_tokens)
     target_vocab = data.Vocabulary.fit(train.english, config.max_tokens)
@@ -121,6 +126,7 @@ def run(config):
     metrics = {
         "recipe": RECIPE, "smoke": config.smoke, "data": source, "dropped_long_pairs": dropped,
         "sizes": {"train": len(train), "validation": len(val), "test": len(test)},
+        "overlap_with_train": overlap,
         "vocabulary": {"spanish": len(source_vocab), "english": len(target_vocab)},
         **report, "test_seconds": time.perf_counter() - started, **training_facts(history),
     }
