@@ -290,6 +290,28 @@ def test_length_buckets_count_spanish_words_not_punctuation():
     assert {name: row["sentences"] for name, row in buckets.items()} == {"1-5": 1, "6-10": 1, "11+": 1}
 
 
+def test_chrf_is_sacrebleus_and_credits_a_near_miss_that_bleu_does_not():
+    hypotheses, references = ["He walks home today."], ["He walked home today."]
+    assert scoring.chrf(hypotheses, references) == sacrebleu.corpus_chrf(hypotheses, [references]).score
+    assert scoring.chrf(references, references) == pytest.approx(100.0)
+    assert scoring.chrf(["The house is red."], ["The house is red ."]) > scoring.chrf(["A dog."], references)
+    assert 60 < scoring.chrf(hypotheses, references) and scoring.bleu(hypotheses, references) < 60
+
+
+def test_scoring_reports_chrf_for_greedy_beam_and_the_baseline(capsys):
+    _, _, translator = tiny_translator()
+    test = data.Pairs(["The cat eats bread.", "Does the dog see water?"], ["El gato come pan.", "¿El perro ve agua?"])
+    report = scoring.evaluate(translator, test, beam_size=2, speed_sentences=2)
+    greedy = [sample["greedy"] for sample in report["samples"]]
+    beam = [sample["beam"] for sample in report["samples"]]
+    assert report["test"]["chrf"] == scoring.chrf(greedy, test.english)
+    assert report["beam"]["chrf"] == scoring.chrf(beam, test.english)
+    assert report["baseline"]["chrf"] == scoring.chrf(test.spanish, test.english) > 0
+    scoring.print_report(report)
+    printed = capsys.readouterr().out
+    assert f"chrF {report['test']['chrf']:6.2f}" in printed and f"chrF {report['baseline']['chrf']:6.2f}" in printed
+
+
 # --- the command line --------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -314,6 +336,7 @@ def test_smoke_run_trains_evaluates_saves_then_translates(trained_run):
     test_lines = (out / "test.tsv").read_text(encoding="utf-8").splitlines()
     assert len(test_lines) == metrics["sizes"]["test"] > 0
     assert all(key in metrics for key in ("test", "beam", "baseline", "speed", "samples"))
+    assert 0 <= metrics["test"]["chrf"] <= 100 and 0 <= metrics["beam"]["chrf"] <= 100
     assert metrics["overlap_with_train"] == {"test": 0, "validation": 0}
     assert set(metrics["test"]["by_source_length"]) == {"1-5", "6-10", "11+"}
     with (out / "training_log.csv").open(newline="") as handle:
@@ -352,7 +375,7 @@ def test_mixed_precision_run_saves_the_model_and_it_translates_as_before(pairs_f
     metrics = train.main(["--smoke", "--mixed-precision", "--data", str(pairs_file), "--out", str(out), *TINY])
     assert json.loads((out / "metrics.json").read_text()) == json.loads(json.dumps(metrics, default=float))
     assert metrics["overlap_with_train"] == {"test": 0, "validation": 0}
-    assert math.isfinite(metrics["test"]["loss"])
+    assert math.isfinite(metrics["test"]["loss"]) and 0 <= metrics["beam"]["chrf"] <= 100
     keras.config.set_dtype_policy("float32")  # as in a new process: the saved layers keep their own policy
     assert load_model(out).get_layer("decoder_1").dtype_policy.name == "mixed_bfloat16"
     # The whole test split, so the command decodes the same batches as the run did.

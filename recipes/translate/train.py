@@ -1,4 +1,4 @@
-"""Train the Spanish -> English translator, evaluate it once on the test split (BLEU), save what translating needs."""
+"""Train the Spanish -> English translator, evaluate it once on the test split (BLEU, chrF), save what translating needs."""
 import dataclasses
 import json
 import time
