@@ -17,6 +17,7 @@ from recipes.translate import __main__ as cli
 from recipes.translate import data, model, scoring, train, translate
 from shared.artifacts import load_model, publish
 from shared.errors import UserError
+from shared.training import evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--units", "16", "--embedding-dim", "8", "--lr", "0.01", "--epochs", "2", "--batch-size", "32",
@@ -194,6 +195,37 @@ def test_padding_gets_no_attention_and_no_loss():
     other = target.copy()
     other[0, 3] = 9  # a different word where the target is padding (still weighted 0): same loss
     assert translator.evaluate([source, previous], other, sample_weight=mask, verbose=0) == pytest.approx(loss)
+
+
+@pytest.mark.parametrize("attention", ["additive", "none"])
+def test_reported_loss_is_the_mean_cross_entropy_per_target_token(attention):
+    # Lengths differ within and between batches: shorter rows read [end] where their target is padding.
+    english = ["Go.", "The cat eats bread.", "Tom sees the dog and the cat.", "Water?", "The dog eats.",
+               "Mary wants a big red book today.", "Hi."]
+    spanish = ["Ve.", "El gato come pan.", "Tomás ve al perro y al gato.", "¿Agua?", "El perro come.",
+               "María quiere un libro grande y rojo hoy.", "Hola."]
+    pairs = data.Pairs(english, spanish)
+    source_vocab, target_vocab = data.Vocabulary.fit(spanish, 100), data.Vocabulary.fit(english, 100)
+    keras.utils.set_random_seed(2)
+    config = tiny_config(attention=attention, max_len=12)
+    translator = model.build_translator(config, len(source_vocab), len(target_vocab))
+    train.compile_translator(translator, config)
+    batches = data.batches(*data.encode_pairs(pairs, source_vocab, target_vocab), 3)
+    translator.fit(batches, epochs=10, shuffle=False, verbose=0)  # away from uniform predictions, so batches differ
+    total, tokens, per_batch, rows = 0.0, 0, [], []
+    for (source, previous), target, _ in batches:
+        logits = np.asarray(translator([source, previous]), dtype="float64")  # (batch, T, vocab)
+        log_p = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+        target = np.asarray(target)
+        cross_entropy = -np.take_along_axis(log_p, target[..., None], -1)[..., 0]  # (batch, T)
+        real = target > 0  # the real English words and [end]
+        total, tokens = total + cross_entropy[real].sum(), tokens + real.sum()
+        per_batch.append(cross_entropy[real].mean())
+        rows.append(len(target))
+    by_sentences = np.average(per_batch, weights=rows)  # Keras's own average of batch means
+    assert len(per_batch) == 3 and abs(by_sentences / (total / tokens) - 1) > 1e-3
+    reported_loss = evaluate(translator, batches)["loss"]
+    assert reported_loss == pytest.approx(total / tokens, rel=1e-4)
 
 
 @pytest.mark.parametrize("attention", ["none", "additive", "dot"])

@@ -224,7 +224,9 @@ def batches(sources, targets, batch_size, shuffle_seed=None):
     Pairs are sorted by length and cut into batches, so each batch is padded only
     to its own longest sentence (right padding, 0). Shape per batch: source (batch, S),
     decoder input and target (batch, T) (the target is the input shifted by one), and
-    weights (batch, T): 1 on real tokens, 0 on padding, which therefore costs no loss.
+    weights (batch, T): 0 on padding, which therefore costs no loss, and on real tokens
+    the constant of `per_token_weights`, so that the loss Keras reports over all the
+    batches is the mean over every target token.
     With a seed the order of the batches (not their content) is shuffled each epoch.
     """
     order = sorted(range(len(sources)), key=lambda i: (len(targets[i]), len(sources[i]), i))
@@ -239,6 +241,7 @@ def batches(sources, targets, batch_size, shuffle_seed=None):
         source = _pad([sources[i] for i in chosen])
         target = _pad([targets[i] for i in chosen])
         chunks.append(teacher_forced(source, target))
+    chunks = per_token_weights(chunks)
 
     def generate():
         yield from chunks
@@ -255,6 +258,23 @@ def teacher_forced(source, target):
     """((source, decoder input), decoder target, weight) from padded (n, S) and (n, T) ids: the
     decoder reads the target shifted by one; weight is 1 on real tokens, 0 on padding."""
     return (source, target[:, :-1]), target[:, 1:], (target[:, 1:] > 0).astype("float32")
+
+
+def per_token_weights(chunks):
+    """Teacher-forced batches with each batch's 0/1 weights scaled so Keras's loss is per target token.
+
+    Keras divides a batch's weighted loss by its count of masked-in positions (the decoder's
+    mask is exactly the real target tokens, see model.decoder_mask), giving the mean over the
+    batch's tokens, then averages the batches weighted by their number of sentences. Scaling
+    batch b's weights by (tokens_b / sentences_b) / (tokens / sentences over all batches)
+    turns that average into sum of token losses / number of tokens, for training,
+    validation and test alike.
+    """
+    tokens = [float(weight.sum()) for _, _, weight in chunks]
+    sentences = [len(target) for _, target, _ in chunks]
+    overall = sum(tokens) / sum(sentences)
+    return [(inputs, target, weight * np.float32(count / rows / overall))
+            for (inputs, target, weight), count, rows in zip(chunks, tokens, sentences)]
 
 
 def _pad(rows, length=None):

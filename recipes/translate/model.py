@@ -10,13 +10,26 @@ Inference reuses the same layers, found by name: `encoder_model` gives the memor
 the initial state once per sentence, `decoder_step_model` advances one word at a time.
 Both return float32 memory, states and attention whatever the layers compute in (bfloat16
 or float16 under a mixed policy), so a caller traced with float32 specs works either way.
+
+The decoder's mask covers the positions that predict a word: not padding, and not an
+input `[end]` (in a batch, a shorter row's `[end]` is read at a position whose target is
+padding). Keras divides a batch's loss by the count of masked-in positions, so with this
+mask that count is the number of target words.
 """
 import keras
 from keras import layers, ops
 
 from shared.layers import apply_stack, recurrent_layer, stacked_recurrent
 
+from . import data
+
 ENCODER, DECODER = "encoder", "decoder"  # recurrent layers encoder_1.., decoder_1..
+END_ID = data.SPECIALS.index(data.END)  # every target vocabulary starts with the special tokens
+
+
+def decoder_mask(previous):
+    """(batch, T) bool: True where the decoder input predicts a target word (not padding, not [end])."""
+    return ops.logical_and(ops.not_equal(previous, 0), ops.not_equal(previous, END_ID))
 
 
 def _float32(tensor):
@@ -58,13 +71,14 @@ def _decode(config, target_vocab, previous, initial, memory, source_mask):
     vectors = layers.Embedding(target_vocab, config.embedding_dim, mask_zero=True,
                                name="target_embedding")(previous)  # (batch, T, dim)
     hidden = vectors
+    query_mask = decoder_mask(previous)  # (batch, T), carried to the logits and so to the loss
     for index in range(1, config.layers + 1):
         recurrent = recurrent_layer(config.cell, config.units, return_sequences=True, return_state=True,
                                     dropout=config.dropout, name=f"{DECODER}_{index}")
-        hidden, *_ = recurrent(hidden, initial_state=initial)  # every layer starts from the bridged state
+        # Every layer starts from the bridged state.
+        hidden, *_ = recurrent(hidden, initial_state=initial, mask=query_mask)
     scores = None
     if config.attention != "none":
-        query_mask = ops.not_equal(previous, 0)  # (batch, T)
         # Padded source positions get weight exactly 0 (the layer adds -1e9 before the softmax).
         context, scores = _attention_layer(config.attention)(
             [hidden, memory, memory], mask=[query_mask, source_mask],
@@ -105,14 +119,14 @@ def decoder_step_model(trained, config):
     source = keras.Input(shape=(None,), dtype="int32", name="source_in")
     carried = [keras.Input(shape=(units,), name=f"state_{i}") for i in range(states * config.layers)]
     vectors = trained.get_layer("target_embedding")(previous)
-    hidden, new_states = vectors, []
+    hidden, new_states, query_mask = vectors, [], decoder_mask(previous)
     for index in range(1, config.layers + 1):
         given = carried[(index - 1) * states: index * states]
-        hidden, *returned = trained.get_layer(f"{DECODER}_{index}")(hidden, initial_state=given)
+        hidden, *returned = trained.get_layer(f"{DECODER}_{index}")(hidden, initial_state=given, mask=query_mask)
         new_states += returned
     if config.attention != "none":
         context, scores = trained.get_layer("attention")(
-            [hidden, memory, memory], mask=[ops.not_equal(previous, 0), ops.not_equal(source, 0)],
+            [hidden, memory, memory], mask=[query_mask, ops.not_equal(source, 0)],
             return_attention_scores=True)
         hidden = trained.get_layer("attentional")(trained.get_layer("combine")([hidden, context]))
     else:

@@ -52,6 +52,12 @@ class Config(TrainConfig):
     lr: float = option(2e-3, "Adam learning rate", bounds="(0, inf)")
 
 
+def compile_translator(translator, config, steps_per_epoch=None):
+    """Cross-entropy from the logits, with data.batches' weights: the reported loss is per English target token."""
+    compile_model(translator, config, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  steps_per_epoch=steps_per_epoch)
+
+
 def inference_copy(translator_model):
     """An uncompiled copy with the same weights: the trained one carries Adam's moments."""
     copy = keras.Model.from_config(translator_model.get_config())
@@ -99,8 +105,7 @@ def run(config):
     with strategy.scope():
         translator = model.build_translator(config, len(source_vocab), len(target_vocab))
         steps = int(train_batches.reduce(0, lambda count, _: count + 1))
-        compile_model(translator, config, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                      steps_per_epoch=steps)
+        compile_translator(translator, config, steps_per_epoch=steps)
     translator.summary(print_fn=lambda line, **_: print("  " + line))
     budget = [TimeBudget(config.minutes * 60)] if config.minutes else []
     history = fit(translator, train_batches, val_batches, config, config.out, config_json=config_json,
@@ -121,7 +126,7 @@ def run(config):
         print(f"\nsaved model, vocabularies, config, test split and curves in {config.out}/")
     engine = Translator(saved_model, config, vocabularies)
     report = scoring.evaluate(engine, test, config.beam_size, speed_sentences=200 if config.smoke else 1000)
-    report["test"]["loss"] = float(test_loss["loss"])
+    report["test"]["loss"] = float(test_loss["loss"])  # mean cross-entropy per English target token
     scoring.print_report(report)
     metrics = {
         "recipe": RECIPE, "smoke": config.smoke, "data": source, "dropped_long_pairs": dropped,
