@@ -15,8 +15,9 @@ import sacrebleu
 
 from recipes.translate import __main__ as cli
 from recipes.translate import data, model, scoring, train, translate
-from shared.artifacts import publish
+from shared.artifacts import load_model, publish
 from shared.errors import UserError
+from shared.training import evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--units", "16", "--embedding-dim", "8", "--lr", "0.01", "--epochs", "2", "--batch-size", "32",
@@ -108,13 +109,47 @@ def test_malformed_pair_files_name_the_line(tmp_path, content, message):
     assert str(path) in str(error.value)
 
 
-def test_splits_are_seeded_and_never_share_a_spanish_sentence():
-    pairs = data.Pairs([f"e{i}" for i in range(300)], [f"s{i % 150}" for i in range(300)])  # each Spanish twice
-    train_part, val, test = data.split(pairs, 0.1, 0.2, seed=4)
-    assert len(train_part) + len(val) + len(test) == 300 and len(test) == 60
-    assert not set(test.spanish) & set(train_part.spanish) and not set(val.spanish) & set(train_part.spanish)
+def linked_pairs():
+    """50 groups of 6 pairs chained by shared sentences (pairs 2k and 2k+1 share an English sentence,
+    written in two cases, pairs 3k..3k+2 a Spanish one), then 60 pairs that share nothing."""
+    english = [f"E{i // 2}." if i % 2 else f"e{i // 2}." for i in range(300)] + [f"x{i}" for i in range(60)]
+    spanish = [f"s{i // 3}" for i in range(300)] + [f"y{i}" for i in range(60)]
+    return data.Pairs(english, spanish)
+
+
+def test_splits_are_seeded_and_share_no_english_and_no_spanish_sentence():
+    pairs = linked_pairs()
+    parts = data.split(pairs, 0.1, 0.2, seed=4)
+    train_part, val, test = parts
+    assert len(train_part) + len(val) + len(test) == 360
+    assert 72 <= len(test) < 72 + 6 and 36 <= len(val) < 36 + 6  # shares of pairs, overshot by under a group
+    for side in ("english", "spanish"):
+        seen = [set(map(data.normalize, getattr(part, side))) for part in parts]
+        assert not seen[0] & seen[1] and not seen[0] & seen[2] and not seen[1] & seen[2], side
+    assert data.overlap(train_part, test) == 0 and data.overlap(train_part, val) == 0
     assert data.split(pairs, 0.1, 0.2, seed=4)[2].english == test.english
     assert data.split(pairs, 0.1, 0.2, seed=5)[2].english != test.english
+
+
+def test_overlap_counts_pairs_sharing_either_sentence_with_training():
+    pairs = linked_pairs()
+    assert data.overlap(pairs.subset([0]), pairs.subset([1])) == 1  # "e0." and "E0.": one English sentence
+    assert data.overlap(pairs.subset([0]), pairs.subset([2])) == 1  # the same Spanish sentence
+    assert data.overlap(pairs.subset([0]), pairs.subset([3, 300])) == 0
+    # A split by Spanish sentence alone, as before: pairs 2 and 3 share an English sentence across it.
+    assert data.overlap(pairs.subset(range(3)), pairs.subset(range(3, 6))) == 1
+
+
+@pytest.mark.real_data
+def test_real_split_shares_no_sentence_with_training_and_keeps_the_fractions(real_data, monkeypatch):
+    monkeypatch.setenv("RECIPES_DATA_DIR", str(real_data))
+    pairs, _ = data.drop_long(data.load_pairs("")[0], 25)
+    train_part, val, test = data.split(pairs, 0.03, 0.05, seed=0)
+    assert len(train_part) + len(val) + len(test) == len(pairs) > 100_000
+    assert data.overlap(train_part, test) == 0 and data.overlap(train_part, val) == 0
+    assert data.overlap(val, test) == 0
+    assert len(test) / len(pairs) == pytest.approx(0.05, abs=0.001)
+    assert len(val) / len(pairs) == pytest.approx(0.03, abs=0.001)
 
 
 def test_batches_are_length_grouped_right_padded_and_weighted():
@@ -160,6 +195,37 @@ def test_padding_gets_no_attention_and_no_loss():
     other = target.copy()
     other[0, 3] = 9  # a different word where the target is padding (still weighted 0): same loss
     assert translator.evaluate([source, previous], other, sample_weight=mask, verbose=0) == pytest.approx(loss)
+
+
+@pytest.mark.parametrize("attention", ["additive", "none"])
+def test_reported_loss_is_the_mean_cross_entropy_per_target_token(attention):
+    # Lengths differ within and between batches: shorter rows read [end] where their target is padding.
+    english = ["Go.", "The cat eats bread.", "Tom sees the dog and the cat.", "Water?", "The dog eats.",
+               "Mary wants a big red book today.", "Hi."]
+    spanish = ["Ve.", "El gato come pan.", "Tomás ve al perro y al gato.", "¿Agua?", "El perro come.",
+               "María quiere un libro grande y rojo hoy.", "Hola."]
+    pairs = data.Pairs(english, spanish)
+    source_vocab, target_vocab = data.Vocabulary.fit(spanish, 100), data.Vocabulary.fit(english, 100)
+    keras.utils.set_random_seed(2)
+    config = tiny_config(attention=attention, max_len=12)
+    translator = model.build_translator(config, len(source_vocab), len(target_vocab))
+    train.compile_translator(translator, config)
+    batches = data.batches(*data.encode_pairs(pairs, source_vocab, target_vocab), 3)
+    translator.fit(batches, epochs=10, shuffle=False, verbose=0)  # away from uniform predictions, so batches differ
+    total, tokens, per_batch, rows = 0.0, 0, [], []
+    for (source, previous), target, _ in batches:
+        logits = np.asarray(translator([source, previous]), dtype="float64")  # (batch, T, vocab)
+        log_p = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+        target = np.asarray(target)
+        cross_entropy = -np.take_along_axis(log_p, target[..., None], -1)[..., 0]  # (batch, T)
+        real = target > 0  # the real English words and [end]
+        total, tokens = total + cross_entropy[real].sum(), tokens + real.sum()
+        per_batch.append(cross_entropy[real].mean())
+        rows.append(len(target))
+    by_sentences = np.average(per_batch, weights=rows)  # Keras's own average of batch means
+    assert len(per_batch) == 3 and abs(by_sentences / (total / tokens) - 1) > 1e-3
+    reported_loss = evaluate(translator, batches)["loss"]
+    assert reported_loss == pytest.approx(total / tokens, rel=1e-4)
 
 
 @pytest.mark.parametrize("attention", ["none", "additive", "dot"])
@@ -256,6 +322,28 @@ def test_length_buckets_count_spanish_words_not_punctuation():
     assert {name: row["sentences"] for name, row in buckets.items()} == {"1-5": 1, "6-10": 1, "11+": 1}
 
 
+def test_chrf_is_sacrebleus_and_credits_a_near_miss_that_bleu_does_not():
+    hypotheses, references = ["He walks home today."], ["He walked home today."]
+    assert scoring.chrf(hypotheses, references) == sacrebleu.corpus_chrf(hypotheses, [references]).score
+    assert scoring.chrf(references, references) == pytest.approx(100.0)
+    assert scoring.chrf(["The house is red."], ["The house is red ."]) > scoring.chrf(["A dog."], references)
+    assert 60 < scoring.chrf(hypotheses, references) and scoring.bleu(hypotheses, references) < 60
+
+
+def test_scoring_reports_chrf_for_greedy_beam_and_the_baseline(capsys):
+    _, _, translator = tiny_translator()
+    test = data.Pairs(["The cat eats bread.", "Does the dog see water?"], ["El gato come pan.", "¿El perro ve agua?"])
+    report = scoring.evaluate(translator, test, beam_size=2, speed_sentences=2)
+    greedy = [sample["greedy"] for sample in report["samples"]]
+    beam = [sample["beam"] for sample in report["samples"]]
+    assert report["test"]["chrf"] == scoring.chrf(greedy, test.english)
+    assert report["beam"]["chrf"] == scoring.chrf(beam, test.english)
+    assert report["baseline"]["chrf"] == scoring.chrf(test.spanish, test.english) > 0
+    scoring.print_report(report)
+    printed = capsys.readouterr().out
+    assert f"chrF {report['test']['chrf']:6.2f}" in printed and f"chrF {report['baseline']['chrf']:6.2f}" in printed
+
+
 # --- the command line --------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -280,6 +368,8 @@ def test_smoke_run_trains_evaluates_saves_then_translates(trained_run):
     test_lines = (out / "test.tsv").read_text(encoding="utf-8").splitlines()
     assert len(test_lines) == metrics["sizes"]["test"] > 0
     assert all(key in metrics for key in ("test", "beam", "baseline", "speed", "samples"))
+    assert 0 <= metrics["test"]["chrf"] <= 100 and 0 <= metrics["beam"]["chrf"] <= 100
+    assert metrics["overlap_with_train"] == {"test": 0, "validation": 0}
     assert set(metrics["test"]["by_source_length"]) == {"1-5", "6-10", "11+"}
     with (out / "training_log.csv").open(newline="") as handle:
         losses = [float(row["loss"]) for row in csv.DictReader(handle)]
@@ -301,6 +391,51 @@ def test_the_saved_run_translates_as_it_did_before_saving(trained_run):
     spanish = [sample["spanish"] for sample in metrics["samples"]]
     assert reloaded.translate(spanish, strict=False) == [sample["greedy"] for sample in metrics["samples"]]
     assert reloaded.translate(spanish, 2, strict=False) == [sample["beam"] for sample in metrics["samples"]]
+
+
+@pytest.fixture
+def float32_afterwards():
+    """--mixed-precision sets Keras's global policy in this process: put it back for the tests that follow."""
+    yield
+    keras.config.set_dtype_policy("float32")
+
+
+@pytest.mark.slow
+def test_mixed_precision_run_saves_the_model_and_it_translates_as_before(pairs_file, tmp_path, capsys,
+                                                                          float32_afterwards):
+    out = tmp_path / "run"
+    metrics = train.main(["--smoke", "--mixed-precision", "--data", str(pairs_file), "--out", str(out), *TINY])
+    assert json.loads((out / "metrics.json").read_text()) == json.loads(json.dumps(metrics, default=float))
+    assert metrics["overlap_with_train"] == {"test": 0, "validation": 0}
+    assert math.isfinite(metrics["test"]["loss"]) and 0 <= metrics["beam"]["chrf"] <= 100
+    keras.config.set_dtype_policy("float32")  # as in a new process: the saved layers keep their own policy
+    assert load_model(out).get_layer("decoder_1").dtype_policy.name == "mixed_bfloat16"
+    # The whole test split, so the command decodes the same batches as the run did.
+    sentences = tmp_path / "spanish.txt"
+    spanish = [line.split("\t")[1] for line in (out / "test.tsv").read_text(encoding="utf-8").splitlines()]
+    sentences.write_text("\n".join(spanish) + "\n", encoding="utf-8")
+    samples = metrics["samples"]
+    greedy = cli.main(["translate", "--model", str(out), "--file", str(sentences)])
+    beam = cli.main(["translate", "--model", str(out), "--file", str(sentences), "--beam-size", "2"])
+    assert all(isinstance(text, str) for text in greedy + beam) and len(greedy) == len(beam) == len(spanish)
+    assert greedy[: len(samples)] == [sample["greedy"] for sample in samples]
+    assert beam[: len(samples)] == [sample["beam"] for sample in samples]
+    assert capsys.readouterr().out.splitlines()[-len(beam):] == beam
+
+
+@pytest.mark.slow
+def test_a_failure_while_scoring_keeps_the_trained_model(pairs_file, tmp_path, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("scoring failed")
+
+    monkeypatch.setattr(scoring, "evaluate", broken)
+    out = tmp_path / "run"
+    with pytest.raises(RuntimeError, match="scoring failed"):
+        train.main(["--smoke", "--data", str(pairs_file), "--out", str(out), *TINY, "--epochs", "1"])
+    for name in ("model.keras", "vocab.json", "config.json", "test.tsv"):
+        assert (out / name).is_file(), name
+    assert not (out / "metrics.json").exists()
+    assert translate.load(out).translate(["El gato come pan."])[0] is not None
 
 
 @pytest.mark.slow

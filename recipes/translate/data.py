@@ -114,16 +114,51 @@ def load_pairs(data_path):
 
 
 def split(pairs, val_fraction, test_fraction, seed):
-    """(train, validation, test) by seed. Pairs sharing a Spanish sentence stay in one split, so no
-    test sentence was ever seen in training (Tatoeba often gives one sentence several translations)."""
+    """(train, validation, test) by seed, with no sentence of either language on two sides.
+
+    Tatoeba gives one Spanish sentence several English translations and one English sentence
+    several Spanish ones ("I'm fine." has many). Pairs are grouped into connected components:
+    two pairs are in one group when they share their normalised Spanish or their normalised
+    English sentence, directly or through other pairs. Whole groups are dealt in a seeded order
+    to the test split until it holds test_fraction of the pairs, then to validation until it
+    holds val_fraction of them, the rest to training (a split can exceed its share by less
+    than one group: at most a few dozen pairs on spa-eng).
+    """
     groups = collections.defaultdict(list)
-    for index, sentence in enumerate(pairs.spanish):
-        groups[normalize(sentence)].append(index)
+    for index, root in enumerate(_components(pairs)):
+        groups[root].append(index)
     keys = list(groups)
     order = np.random.default_rng(seed).permutation(len(keys))
-    n_test, n_val = round(len(keys) * test_fraction), round(len(keys) * val_fraction)
-    parts = (order[n_test + n_val:], order[n_test: n_test + n_val], order[:n_test])
-    return tuple(pairs.subset([i for k in part for i in groups[keys[k]]]) for part in parts)
+    wanted = {"test": round(len(pairs) * test_fraction), "validation": round(len(pairs) * val_fraction)}
+    parts = {"train": [], "validation": [], "test": []}
+    for k in order:
+        name = next((name for name in ("test", "validation") if len(parts[name]) < wanted[name]), "train")
+        parts[name] += groups[keys[k]]
+    return tuple(pairs.subset(parts[name]) for name in ("train", "validation", "test"))
+
+
+def _components(pairs):
+    """Per pair, the id of its connected component over shared normalised sentences (a union-find)."""
+    parent = {}
+
+    def find(node):
+        parent.setdefault(node, node)
+        while parent[node] != node:
+            parent[node] = parent[parent[node]]  # path halving
+            node = parent[node]
+        return node
+
+    for english, spanish in zip(pairs.english, pairs.spanish):
+        a, b = find(("en", normalize(english))), find(("es", normalize(spanish)))
+        if a != b:
+            parent[a] = b
+    return [find(("es", normalize(spanish))) for spanish in pairs.spanish]
+
+
+def overlap(train, other):
+    """Pairs of `other` whose normalised English or normalised Spanish sentence occurs in `train`."""
+    english, spanish = set(map(normalize, train.english)), set(map(normalize, train.spanish))
+    return sum(normalize(en) in english or normalize(es) in spanish for en, es in zip(other.english, other.spanish))
 
 
 def drop_long(pairs, max_len):
@@ -189,7 +224,9 @@ def batches(sources, targets, batch_size, shuffle_seed=None):
     Pairs are sorted by length and cut into batches, so each batch is padded only
     to its own longest sentence (right padding, 0). Shape per batch: source (batch, S),
     decoder input and target (batch, T) (the target is the input shifted by one), and
-    weights (batch, T): 1 on real tokens, 0 on padding, which therefore costs no loss.
+    weights (batch, T): 0 on padding, which therefore costs no loss, and on real tokens
+    the constant of `per_token_weights`, so that the loss Keras reports over all the
+    batches is the mean over every target token.
     With a seed the order of the batches (not their content) is shuffled each epoch.
     """
     order = sorted(range(len(sources)), key=lambda i: (len(targets[i]), len(sources[i]), i))
@@ -204,6 +241,7 @@ def batches(sources, targets, batch_size, shuffle_seed=None):
         source = _pad([sources[i] for i in chosen])
         target = _pad([targets[i] for i in chosen])
         chunks.append(teacher_forced(source, target))
+    chunks = per_token_weights(chunks)
 
     def generate():
         yield from chunks
@@ -220,6 +258,23 @@ def teacher_forced(source, target):
     """((source, decoder input), decoder target, weight) from padded (n, S) and (n, T) ids: the
     decoder reads the target shifted by one; weight is 1 on real tokens, 0 on padding."""
     return (source, target[:, :-1]), target[:, 1:], (target[:, 1:] > 0).astype("float32")
+
+
+def per_token_weights(chunks):
+    """Teacher-forced batches with each batch's 0/1 weights scaled so Keras's loss is per target token.
+
+    Keras divides a batch's weighted loss by its count of masked-in positions (the decoder's
+    mask is exactly the real target tokens, see model.decoder_mask), giving the mean over the
+    batch's tokens, then averages the batches weighted by their number of sentences. Scaling
+    batch b's weights by (tokens_b / sentences_b) / (tokens / sentences over all batches)
+    turns that average into sum of token losses / number of tokens, for training,
+    validation and test alike.
+    """
+    tokens = [float(weight.sum()) for _, _, weight in chunks]
+    sentences = [len(target) for _, target, _ in chunks]
+    overall = sum(tokens) / sum(sentences)
+    return [(inputs, target, weight * np.float32(count / rows / overall))
+            for (inputs, target, weight), count, rows in zip(chunks, tokens, sentences)]
 
 
 def _pad(rows, length=None):

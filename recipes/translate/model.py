@@ -8,13 +8,32 @@ outputs (Luong style: after the decoder step) adds a context vector before the s
 
 Inference reuses the same layers, found by name: `encoder_model` gives the memory and
 the initial state once per sentence, `decoder_step_model` advances one word at a time.
+Both return float32 memory, states and attention whatever the layers compute in (bfloat16
+or float16 under a mixed policy), so a caller traced with float32 specs works either way.
+
+The decoder's mask covers the positions that predict a word: not padding, and not an
+input `[end]` (in a batch, a shorter row's `[end]` is read at a position whose target is
+padding). Keras divides a batch's loss by the count of masked-in positions, so with this
+mask that count is the number of target words.
 """
 import keras
 from keras import layers, ops
 
 from shared.layers import apply_stack, recurrent_layer, stacked_recurrent
 
+from . import data
+
 ENCODER, DECODER = "encoder", "decoder"  # recurrent layers encoder_1.., decoder_1..
+END_ID = data.SPECIALS.index(data.END)  # every target vocabulary starts with the special tokens
+
+
+def decoder_mask(previous):
+    """(batch, T) bool: True where the decoder input predicts a target word (not padding, not [end])."""
+    return ops.logical_and(ops.not_equal(previous, 0), ops.not_equal(previous, END_ID))
+
+
+def _float32(tensor):
+    return ops.cast(tensor, "float32")
 
 
 def state_count(cell):
@@ -52,13 +71,14 @@ def _decode(config, target_vocab, previous, initial, memory, source_mask):
     vectors = layers.Embedding(target_vocab, config.embedding_dim, mask_zero=True,
                                name="target_embedding")(previous)  # (batch, T, dim)
     hidden = vectors
+    query_mask = decoder_mask(previous)  # (batch, T), carried to the logits and so to the loss
     for index in range(1, config.layers + 1):
         recurrent = recurrent_layer(config.cell, config.units, return_sequences=True, return_state=True,
                                     dropout=config.dropout, name=f"{DECODER}_{index}")
-        hidden, *_ = recurrent(hidden, initial_state=initial)  # every layer starts from the bridged state
+        # Every layer starts from the bridged state.
+        hidden, *_ = recurrent(hidden, initial_state=initial, mask=query_mask)
     scores = None
     if config.attention != "none":
-        query_mask = ops.not_equal(previous, 0)  # (batch, T)
         # Padded source positions get weight exactly 0 (the layer adds -1e9 before the softmax).
         context, scores = _attention_layer(config.attention)(
             [hidden, memory, memory], mask=[query_mask, source_mask],
@@ -74,8 +94,8 @@ def _decode(config, target_vocab, previous, initial, memory, source_mask):
 
 
 def encoder_model(trained, config):
-    """source ids (batch, S) -> [memory (batch, S, units), initial state(s) (batch, units)] (memory is
-    the raw encoder output (batch, S, 2 units) without attention)."""
+    """source ids (batch, S) -> [memory (batch, S, units), initial state(s) (batch, units)], float32 (memory
+    is the raw encoder output (batch, S, 2 units) without attention)."""
     states = state_count(config.cell)
     source = trained.get_layer("source").output  # the Input layer named "source"
     if config.attention != "none":
@@ -83,12 +103,13 @@ def encoder_model(trained, config):
     else:  # no attention: nothing reads the memory; the encoder outputs stand in for it
         memory = trained.get_layer(f"{ENCODER}_{config.layers}").output[0]
     initial = [trained.get_layer(f"bridge_{k}").output for k in range(states)]
-    return keras.Model(source, [memory, *initial], name="encoder")
+    return keras.Model(source, [_float32(memory), *map(_float32, initial)], name="encoder")
 
 
 def decoder_step_model(trained, config):
     """[previous ids (batch, 1), memory, source ids, state(s)...] ->
-    [logits (batch, 1, vocab), attention (batch, 1, S) or zeros, new state(s) of every decoder layer...].
+    [logits (batch, 1, vocab), attention (batch, 1, S) or zeros, new state(s) of every decoder layer...],
+    all float32.
 
     With several decoder layers, each layer's state is carried on its own.
     """
@@ -98,17 +119,18 @@ def decoder_step_model(trained, config):
     source = keras.Input(shape=(None,), dtype="int32", name="source_in")
     carried = [keras.Input(shape=(units,), name=f"state_{i}") for i in range(states * config.layers)]
     vectors = trained.get_layer("target_embedding")(previous)
-    hidden, new_states = vectors, []
+    hidden, new_states, query_mask = vectors, [], decoder_mask(previous)
     for index in range(1, config.layers + 1):
         given = carried[(index - 1) * states: index * states]
-        hidden, *returned = trained.get_layer(f"{DECODER}_{index}")(hidden, initial_state=given)
+        hidden, *returned = trained.get_layer(f"{DECODER}_{index}")(hidden, initial_state=given, mask=query_mask)
         new_states += returned
     if config.attention != "none":
         context, scores = trained.get_layer("attention")(
-            [hidden, memory, memory], mask=[ops.not_equal(previous, 0), ops.not_equal(source, 0)],
+            [hidden, memory, memory], mask=[query_mask, ops.not_equal(source, 0)],
             return_attention_scores=True)
         hidden = trained.get_layer("attentional")(trained.get_layer("combine")([hidden, context]))
     else:
         scores = ops.zeros_like(ops.expand_dims(ops.cast(source, "float32"), 1))  # (batch, 1, S)
     logits = trained.get_layer("logits")(hidden)
-    return keras.Model([previous, memory, source, *carried], [logits, scores, *new_states], name="decoder_step")
+    return keras.Model([previous, memory, source, *carried],
+                       [_float32(logits), _float32(scores), *map(_float32, new_states)], name="decoder_step")

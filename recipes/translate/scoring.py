@@ -1,8 +1,10 @@
-"""BLEU on the test split: the model (greedy and beam), a copy-the-source baseline, by source length.
+"""BLEU and chrF on the test split: the model (greedy and beam), a copy-the-source baseline, BLEU by source length.
 
 Corpus BLEU is sacrebleu's, on detokenized, truecased output against the raw reference
 sentences (its default 13a tokenizer, case-sensitive); the case-insensitive figure is
-reported beside it. Source length counts the Spanish words (punctuation not counted).
+reported beside it. chrF is sacrebleu's corpus chrF (character 6-grams, case-sensitive), which
+gives partial credit for a word with the wrong ending. Source length counts the Spanish words
+(punctuation not counted).
 """
 import time
 
@@ -16,6 +18,11 @@ BUCKETS = ((1, 5), (6, 10), (11, None))  # source words
 def bleu(hypotheses, references, lowercase=False):
     """sacrebleu corpus BLEU (0-100), one reference per hypothesis."""
     return sacrebleu.corpus_bleu(list(hypotheses), [list(references)], lowercase=lowercase).score
+
+
+def chrf(hypotheses, references):
+    """sacrebleu corpus chrF (0-100), one reference per hypothesis."""
+    return sacrebleu.corpus_chrf(list(hypotheses), [list(references)]).score
 
 
 def source_words(sentence):
@@ -42,15 +49,16 @@ def evaluate(translator, test, beam_size, speed_sentences=1000, samples=10):
     greedy = [translator.text(ids) for ids in translator.translate_ids(sources)]
     greedy_seconds = time.perf_counter() - started
     report = {"test": {"bleu": bleu(greedy, test.english), "bleu_lowercase": bleu(greedy, test.english, True),
-                       "decoding": "greedy", "sentences": len(test), "decode_seconds": greedy_seconds,
+                       "chrf": chrf(greedy, test.english), "decoding": "greedy", "sentences": len(test), "decode_seconds": greedy_seconds,
                        "by_source_length": by_length(greedy, test)},
               "baseline": {"name": "copy the Spanish source", "bleu": bleu(test.spanish, test.english),
-                           "bleu_lowercase": bleu(test.spanish, test.english, True)}}
+                           "bleu_lowercase": bleu(test.spanish, test.english, True),
+                           "chrf": chrf(test.spanish, test.english)}}
     if beam_size > 1:
         started = time.perf_counter()
         beam = [translator.text(ids) for ids in translator.translate_ids(sources, beam_size)]
         report["beam"] = {"beam_size": beam_size, "bleu": bleu(beam, test.english),
-                          "bleu_lowercase": bleu(beam, test.english, True),
+                          "bleu_lowercase": bleu(beam, test.english, True), "chrf": chrf(beam, test.english),
                           "decode_seconds": time.perf_counter() - started, "by_source_length": by_length(beam, test)}
     # Speed: batched greedy translation of the first `speed_sentences` test sentences, raw strings to strings.
     chosen = test.spanish[:speed_sentences]
@@ -65,12 +73,14 @@ def evaluate(translator, test, beam_size, speed_sentences=1000, samples=10):
 
 def print_report(report):
     test, base = report["test"], report["baseline"]
-    print(f"\ntest split ({test['sentences']:,} pairs), sacrebleu corpus BLEU (case-sensitive / lowercased):")
-    print(f"  greedy            {test['bleu']:6.2f} / {test['bleu_lowercase']:6.2f}")
+    print(f"\ntest split ({test['sentences']:,} pairs), sacrebleu corpus BLEU (case-sensitive / lowercased) "
+          "and chrF:")
+    print(f"  greedy            {test['bleu']:6.2f} / {test['bleu_lowercase']:6.2f}   chrF {test['chrf']:6.2f}")
     if "beam" in report:
         beam = report["beam"]
-        print(f"  beam {beam['beam_size']:<12} {beam['bleu']:6.2f} / {beam['bleu_lowercase']:6.2f}")
-    print(f"  copy the source   {base['bleu']:6.2f} / {base['bleu_lowercase']:6.2f}")
+        print(f"  beam {beam['beam_size']:<12} {beam['bleu']:6.2f} / {beam['bleu_lowercase']:6.2f}   "
+              f"chrF {beam['chrf']:6.2f}")
+    print(f"  copy the source   {base['bleu']:6.2f} / {base['bleu_lowercase']:6.2f}   chrF {base['chrf']:6.2f}")
     print("  greedy BLEU by source length: " + ", ".join(
         f"{name} words {row['bleu']:.2f} ({row['sentences']})" for name, row in test["by_source_length"].items()
         if row["bleu"] is not None))

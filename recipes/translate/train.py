@@ -1,4 +1,4 @@
-"""Train the Spanish -> English translator, evaluate it once on the test split (BLEU), save what translating needs."""
+"""Train the Spanish -> English translator, evaluate it once on the test split (BLEU, chrF), save what translating needs."""
 import dataclasses
 import json
 import time
@@ -39,8 +39,10 @@ class Config(TrainConfig):
     max_len: int = option(25, "longest sentence in tokens: longer pairs are left out, longer input refused",
                           bounds="[1, inf)")
     dropout: float = option(0.2, "dropout on recurrent inputs and before the softmax", bounds="[0, 1)")
-    val_fraction: float = option(0.03, "share of Spanish sentences held out for validation", bounds="(0, 1)")
-    test_fraction: float = option(0.05, "share of Spanish sentences held out for the test", bounds="(0, 1)")
+    val_fraction: float = option(0.03, "share of the pairs held out for validation (in whole groups of pairs "
+                                       "linked by a shared English or Spanish sentence)", bounds="(0, 1)")
+    test_fraction: float = option(0.05, "share of the pairs held out for the test (in whole groups of pairs "
+                                        "linked by a shared English or Spanish sentence)", bounds="(0, 1)")
     beam_size: int = option(4, "beam width for the beam-search BLEU at the end (1: greedy only)", bounds="[1, inf)")
     minutes: float = option(40.0, "stop training after this many minutes, the last 30%% with a falling "
                                   "learning rate (0: no limit)", bounds="[0, inf)")
@@ -48,6 +50,12 @@ class Config(TrainConfig):
                          bounds="[1, inf)")
     batch_size: int = option(128, "sentence pairs per batch", bounds="[1, inf)")
     lr: float = option(2e-3, "Adam learning rate", bounds="(0, inf)")
+
+
+def compile_translator(translator, config, steps_per_epoch=None):
+    """Cross-entropy from the logits, with data.batches' weights: the reported loss is per English target token."""
+    compile_model(translator, config, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  steps_per_epoch=steps_per_epoch)
 
 
 def inference_copy(translator_model):
@@ -79,6 +87,9 @@ def run(config):
     print(f"  {dropped:,} pairs longer than --max-len {config.max_len} tokens on either side left out")
     for name, part in (("train", train), ("validation", val), ("test", test)):
         print("  " + data.describe(name, part))
+    overlap = {"test": data.overlap(train, test), "validation": data.overlap(train, val)}
+    print(f"  pairs whose English or Spanish sentence is also in training: test {overlap['test']}, "
+          f"validation {overlap['validation']}")
 
     source_vocab = data.Vocabulary.fit(train.spanish, config.max_tokens)
     target_vocab = data.Vocabulary.fit(train.english, config.max_tokens)
@@ -94,8 +105,7 @@ def run(config):
     with strategy.scope():
         translator = model.build_translator(config, len(source_vocab), len(target_vocab))
         steps = int(train_batches.reduce(0, lambda count, _: count + 1))
-        compile_model(translator, config, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                      steps_per_epoch=steps)
+        compile_translator(translator, config, steps_per_epoch=steps)
     translator.summary(print_fn=lambda line, **_: print("  " + line))
     budget = [TimeBudget(config.minutes * 60)] if config.minutes else []
     history = fit(translator, train_batches, val_batches, config, config.out, config_json=config_json,
@@ -106,25 +116,30 @@ def run(config):
     started = time.perf_counter()
     test_loss = evaluate(translator, data.batches(*data.encode_pairs(test, source_vocab, target_vocab), batch))
     vocabularies = {"spanish": source_vocab.tokens, "english": target_vocab.tokens, "truecase": truecase}
+    chief = is_chief(strategy)  # multiworker: one model, written by the chief
+    if chief:  # first the trained model and what translating needs, so a failure while scoring loses nothing
+        test_tsv = "".join(f"{en}\t{es}\n" for en, es in zip(test.english, test.spanish))
+        publish(config.out, {"config.json": config_json,
+                             "vocab.json": json.dumps(vocabularies, ensure_ascii=False) + "\n",
+                             "test.tsv": test_tsv, "curves.png": plot_curves(history["epochs"], ("loss",))},
+                model=saved_model)
+        print(f"\nsaved model, vocabularies, config, test split and curves in {config.out}/")
     engine = Translator(saved_model, config, vocabularies)
     report = scoring.evaluate(engine, test, config.beam_size, speed_sentences=200 if config.smoke else 1000)
-    report["test"]["loss"] = float(test_loss["loss"])
+    report["test"]["loss"] = float(test_loss["loss"])  # mean cross-entropy per English target token
     scoring.print_report(report)
     metrics = {
         "recipe": RECIPE, "smoke": config.smoke, "data": source, "dropped_long_pairs": dropped,
         "sizes": {"train": len(train), "validation": len(val), "test": len(test)},
+        "overlap_with_train": overlap,
         "vocabulary": {"spanish": len(source_vocab), "english": len(target_vocab)},
         **report, "test_seconds": time.perf_counter() - started, **training_facts(history),
     }
-    if not is_chief(strategy):  # multiworker: one model, written by the chief
+    if not chief:
         print("\nfinished; the chief worker saves the model")
         return metrics
-    test_tsv = "".join(f"{en}\t{es}\n" for en, es in zip(test.english, test.spanish))
-    publish(config.out, {"config.json": config_json, "vocab.json": json.dumps(vocabularies, ensure_ascii=False) + "\n",
-                         "test.tsv": test_tsv, "metrics.json": metrics_json(metrics),
-                         "curves.png": plot_curves(history["epochs"], ("loss",))}, model=saved_model)
-    print(f"\nsaved model, vocabularies, config, test split, metrics and curves in {config.out}/ "
-          f"({metrics['train_seconds'] / 60:.1f} min of training)")
+    publish(config.out, {"metrics.json": metrics_json(metrics)})
+    print(f"saved the metrics in {config.out}/metrics.json ({metrics['train_seconds'] / 60:.1f} min of training)")
     return metrics
 
 
