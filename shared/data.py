@@ -155,10 +155,20 @@ def _epoch_variable():
     return _shuffle_epoch
 
 
+_current_epoch = 0  # the same, for pipelines that shuffle in Python (shuffle_epoch())
+
+
 def set_shuffle_epoch(epoch):
-    """Make slices() pipelines iterate epoch `epoch`'s order from now on (a no-op before any exists)."""
+    """Make shuffled pipelines (slices(), shuffle_epoch()) iterate epoch `epoch`'s order from now on."""
+    global _current_epoch
+    _current_epoch = epoch
     if _shuffle_epoch is not None:
         _shuffle_epoch.assign(epoch)
+
+
+def shuffle_epoch():
+    """The epoch a Python-side shuffle (a generator's) should draw its order for: seed it with (seed, this)."""
+    return _current_epoch
 
 
 def slices(elements, shuffle_seed=None):

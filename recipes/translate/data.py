@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from shared.data import download, extract, locate, prefetched, read_text
+from shared.data import download, extract, locate, prefetched, read_text, shuffle_epoch
 from shared.errors import UserError
 
 SPA_ENG_URL = "http://storage.googleapis.com/download.tensorflow.org/data/spa-eng.zip"
@@ -243,15 +243,17 @@ def batches(sources, targets, batch_size, shuffle_seed=None):
         chunks.append(teacher_forced(source, target))
     chunks = per_token_weights(chunks)
 
-    def generate():
-        yield from chunks
+    def generate():  # called as each epoch's iterator starts
+        if shuffle_seed is None:
+            yield from chunks
+            return
+        # The epoch's order is a function of (seed, epoch): a resumed run sees the same batches.
+        for index in np.random.default_rng([shuffle_seed, shuffle_epoch()]).permutation(len(chunks)):
+            yield chunks[index]
 
     signature = ((tf.TensorSpec((None, None), tf.int32), tf.TensorSpec((None, None), tf.int32)),
                  tf.TensorSpec((None, None), tf.int32), tf.TensorSpec((None, None), tf.float32))
-    data = tf.data.Dataset.from_generator(generate, output_signature=signature)
-    if shuffle_seed is not None:
-        data = data.shuffle(len(chunks), seed=shuffle_seed, reshuffle_each_iteration=True)
-    return prefetched(data)
+    return prefetched(tf.data.Dataset.from_generator(generate, output_signature=signature))
 
 
 def teacher_forced(source, target):

@@ -11,7 +11,6 @@ from shared.device import is_chief
 from shared.errors import UserError, reported
 from shared.report import metrics_json, plot_curves, training_facts
 from shared.training import (
-    TimeBudget,
     check_resumable,
     compile_model,
     evaluate,
@@ -107,9 +106,8 @@ def run(config):
         steps = int(train_batches.reduce(0, lambda count, _: count + 1))
         compile_translator(translator, config, steps_per_epoch=steps)
     translator.summary(print_fn=lambda line, **_: print("  " + line))
-    budget = [TimeBudget(config.minutes * 60)] if config.minutes else []
     history = fit(translator, train_batches, val_batches, config, config.out, config_json=config_json,
-                  extra_callbacks=budget)
+                  budget_seconds=config.minutes * 60)
 
     # The test split is touched here, once, with the best epoch's weights.
     saved_model = inference_copy(translator)
