@@ -243,8 +243,9 @@ def compile_model(model, config, *, loss, metrics=(), steps_per_epoch=None):
             raise UserError("--lr-schedule cosine is not available in this recipe")
         decay_steps = config.epochs * steps_per_epoch
     # Keywords only: compile's third positional argument is loss_weights, not metrics.
-    # TensorFlow: jit_compile=False, XLA made the sentiment BiLSTM 16.7x slower on CPU (make bench), and cannot compile
-    # cuDNN ops. JAX has no other fast path than XLA: without jit every step runs op by op.
+    # TensorFlow: jit_compile=False: XLA cannot compile cuDNN ops, and recompiles for every new shape that
+    # length-bucketed batches bring (make bench, sentiment:train_xla, compares the two on CPU).
+    # JAX has no other fast path than XLA: without jit every step runs op by op.
     jit_compile = False if keras.config.backend() == "tensorflow" else "auto"
     model.compile(optimizer=make_optimizer(config.lr, config.clipnorm, decay_steps), loss=loss,
                   metrics=list(metrics), jit_compile=jit_compile)
