@@ -10,8 +10,12 @@ from pathlib import Path
 from shared.errors import UserError
 
 
-def publish(out_dir, files, model=None):
-    """Write {name: text or bytes} files, then the Keras model as out_dir/model.keras, each atomically."""
+def publish(out_dir, files, model=None, stale=()):
+    """Write {name: text or bytes} files, then the Keras model as out_dir/model.keras, each atomically.
+
+    `stale`: names of an earlier run's files that describe the model being replaced (its metrics),
+    removed once the new files are in place, so a folder never pairs a new model with old figures.
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     staged = []
@@ -33,6 +37,9 @@ def publish(out_dir, files, model=None):
         raise
     for temporary, final in staged:
         os.replace(temporary, final)
+    for name in stale:
+        if name not in files:
+            (out_dir / name).unlink(missing_ok=True)
 
 
 def load_model(model_dir):

@@ -231,8 +231,8 @@ def markdown(results, comparisons, about, minutes=None):
             step = f"{row['step_seconds_median']:.3f}" if "step_seconds_median" in row else ""
             rows.append(f"| {recipe} | {case} | {row['what']} | {row['per_second']:,.1f} | {row['unit']}/s | "
                         f"{step} | {row['peak_memory_mb']:,.0f} |")
-    note = ["", "A time to target is the check that first found the score at the target; the crossing lies "
-            "within the resolution (the last check interval) before it."]
+    note = ["", ("A time to target is the check that first found the score at the target; the crossing lies "
+                 "within the resolution (the last check interval) before it.")]
     rows += ([""] + targets + note if len(targets) > 2 else []) + [
         "", "| recipe | comparison | ratio | range from the check intervals |", "| --- | --- | ---: | ---: |"]
     for item in comparisons:

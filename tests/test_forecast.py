@@ -287,3 +287,21 @@ def test_mixed_precision_trains_saves_reloads_and_forecasts(tmp_path, capsys):
     finally:
         import keras
         keras.config.set_dtype_policy("float32")
+
+
+@pytest.mark.slow
+def test_a_failure_while_scoring_keeps_the_trained_model_and_no_stale_figures(tmp_path, monkeypatch):
+    csv_path = prices_csv(tmp_path / "cycle.csv", structured(600))
+    out = tmp_path / "run"
+    train.main(["--csv", str(csv_path), "--out", str(out), "--epochs", "2", *FAST])
+    assert (out / "metrics.json").is_file()
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("scoring failed")
+
+    monkeypatch.setattr(train.evaluate, "score", broken)
+    with pytest.raises(RuntimeError, match="scoring failed"):
+        train.main(["--csv", str(csv_path), "--out", str(out), "--epochs", "3", *FAST])
+    forecaster, config, scaler = predict.load(out)  # the new run's model, usable
+    assert config["epochs"] == 3 and "interval_scales" in scaler
+    assert not (out / "metrics.json").exists()  # the first run's figures no longer describe this model

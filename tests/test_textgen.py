@@ -273,8 +273,8 @@ def float32_afterwards():
 
 def test_step_model_under_mixed_precision_keeps_float32_states(float32_afterwards):
     keras.config.set_dtype_policy("mixed_bfloat16")  # what --mixed-precision sets on CPU
-    lm, generator, _ = random_generator("lstm", units=6, layers=2)
-    logits, states = generator.feed(generator.encode("abc"))
+    _, generator, _ = random_generator("lstm", units=6, layers=2)
+    _, states = generator.feed(generator.encode("abc"))
     assert all(keras.backend.standardize_dtype(state.dtype) == "float32" for state in states)
     text = "".join(generator.characters("abc", 20, temperature=1.0))  # the second step failed with bfloat16 states
     assert len(text) == 20

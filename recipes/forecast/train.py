@@ -103,6 +103,12 @@ def run(config):
           f"{', '.join(f'{s:.3f}' for s in scaler['interval_scales'])}"
           + (f", then on each test day's last {config.calibration_days} known outcomes"
              if config.calibration_days else ""))
+    chief = is_chief(strategy)  # multiworker: one model, written by the chief
+    if chief:  # saved before anything else can fail: scoring never costs the trained weights
+        publish(config.out, {"config.json": config_json, "scaler.json": json.dumps(scaler, indent=2) + "\n",
+                             "curves.png": plot_curves(history["epochs"])}, model=forecaster,
+                stale=("metrics.json", "test_forecast.png"))  # an earlier run's figures: another model's
+
     # The test period is touched here, once, with the best epoch's weights.
     raw = forecaster.predict(windows.standardise(test.x, scaler), batch_size=1024, verbose=0).astype("float64")
     if config.calibration_days:
@@ -126,13 +132,11 @@ def run(config):
         "test": results,
         **training_facts(history),
     }
-    if not is_chief(strategy):  # multiworker: one model, written by the chief
+    if not chief:
         print("\nfinished; the chief worker saves the model")
         return metrics
-    publish(config.out, {"config.json": config_json, "scaler.json": json.dumps(scaler, indent=2) + "\n",
-                         "metrics.json": metrics_json(metrics), "curves.png": plot_curves(history["epochs"]),
-                         "test_forecast.png": evaluate.plot_test(test, prices_q, Path(prices.source).stem)},
-            model=forecaster)
+    publish(config.out, {"metrics.json": metrics_json(metrics),
+                         "test_forecast.png": evaluate.plot_test(test, prices_q, Path(prices.source).stem)})
     print(f"\nsaved model, config, scaler, metrics and plots in {config.out}/ "
           f"({metrics['train_seconds'] / 60:.1f} min of training)")
     return metrics

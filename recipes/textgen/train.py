@@ -9,7 +9,6 @@ import json
 import math
 import sys
 import time
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -162,10 +161,9 @@ def run(config, home):
     # The vocabulary and the first character (the default prompt) go with the model.
     vocab_json = json.dumps({"vocabulary": vocab, "start": corpus.train[0]}, indent=1) + "\n"
     chief = is_chief(strategy)  # multiworker: one model, written by the chief
-    if chief:
-        for stale in ("metrics.json", "curves.png"):  # an earlier run's, which would describe another model
-            (Path(config.out) / stale).unlink(missing_ok=True)
-        publish(config.out, {"config.json": config_json, "vocab.json": vocab_json}, model=lm)
+    if chief:  # an earlier run's metrics describe another model: gone once this one is in place
+        publish(config.out, {"config.json": config_json, "vocab.json": vocab_json,
+                             "curves.png": plot_curves(history["epochs"], ("loss",))}, model=lm, stale=("metrics.json",))
     generator = generate.Generator(lm, vocab, config.cell, config.units, config.layers)
     if home:
         chosen, steps = show_home(generator)
@@ -176,8 +174,7 @@ def run(config, home):
     if not chief:
         print("\nfinished; the chief worker saves the model")
         return metrics
-    publish(config.out, {"metrics.json": metrics_json(metrics),
-                         "curves.png": plot_curves(history["epochs"], ("loss",))})
+    publish(config.out, {"metrics.json": metrics_json(metrics)})
     print(f"\nsaved model, vocabulary, config, metrics and curves in {config.out}/ "
           f"({metrics['train_seconds'] / 60:.1f} min of training)")
     return metrics

@@ -120,7 +120,7 @@ def run(config):
         publish(config.out, {"config.json": config_json,
                              "vocab.json": json.dumps(vocabularies, ensure_ascii=False) + "\n",
                              "test.tsv": test_tsv, "curves.png": plot_curves(history["epochs"], ("loss",))},
-                model=saved_model)
+                model=saved_model, stale=("metrics.json",))  # an earlier run's figures: another model's
         print(f"\nsaved model, vocabularies, config, test split and curves in {config.out}/")
     engine = Translator(saved_model, config, vocabularies)
     report = scoring.evaluate(engine, test, config.beam_size, speed_sentences=200 if config.smoke else 1000)
