@@ -35,7 +35,7 @@ translate: $(STAMP)  ## train and evaluate the Spanish-to-English translator, BL
 	$(PY) -m recipes.translate $(ARGS)
 
 bench: $(STAMP)  ## speed of every recipe beside its tutorial settings (runs/bench/bench.md); needs the data
-	$(PY) -m shared.bench $(ARGS)
+	$(PY) -m benchmarks $(ARGS)
 
 clean:  ## remove the environment and run outputs
 	rm -rf $(VENV) runs *.egg-info

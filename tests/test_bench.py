@@ -8,12 +8,13 @@ import keras
 import pytest
 from tiny import tiny_gru, tiny_problem
 
-from shared import bench
+from benchmarks import __main__ as bench
+from benchmarks import harness
 
 
 @pytest.mark.real_data
 def test_a_small_benchmark_writes_rates_memory_and_the_ratio_to_its_tutorial(real_data, tmp_path):
-    from recipes.forecast import bench as forecast
+    from benchmarks import forecast
 
     report = bench.main(["--only", "forecast", "--size", "small", "--out", str(tmp_path)])
     rows = {row["case"]: row for row in report["results"]}
@@ -40,7 +41,7 @@ def test_a_small_benchmark_writes_rates_memory_and_the_ratio_to_its_tutorial(rea
 
 @pytest.mark.real_data
 def test_the_untrained_forecaster_does_not_reach_the_forecast_target(real_data):
-    from recipes.forecast import bench as forecast
+    from benchmarks import forecast
 
     config, _, parts, scaler, _ = forecast._split()
     untrained = forecast.recipe_forecaster(config, parts[0].x.shape[2], 10)
@@ -51,7 +52,7 @@ def test_the_untrained_forecaster_does_not_reach_the_forecast_target(real_data):
 
 @pytest.mark.real_data
 def test_the_xla_comparison_times_one_shape_on_both_sides(real_data):
-    from recipes.sentiment import bench as sentiment
+    from benchmarks import sentiment
     from recipes.sentiment.train import Config
 
     batches, _ = sentiment._recipe_batches(Config(), "full", **sentiment.FIXED_SHAPE)
@@ -68,12 +69,12 @@ def test_train_throughput_counts_the_shapes_it_timed():
     model = tiny_gru()
     model.compile("adam", "binary_crossentropy")
     same = [(x[i:i + 16], y[i:i + 16]) for i in range(0, 128, 16)]
-    result = bench.train_throughput(model, same, count=lambda batch: len(batch[0]))
+    result = harness.train_throughput(model, same, count=lambda batch: len(batch[0]))
     assert result["timed_shapes"] == 1 and result["steps_timed"] == 5 and result["per_second"] > 0
     mixed = same[:3] + [(x[i:i + 8], y[i:i + 8]) for i in range(0, 40, 8)]
-    assert bench.train_throughput(model, mixed, count=lambda batch: len(batch[0]))["timed_shapes"] == 1
+    assert harness.train_throughput(model, mixed, count=lambda batch: len(batch[0]))["timed_shapes"] == 1
     mixed[-1] = (x[:5], y[:5])
-    assert bench.train_throughput(model, mixed, count=lambda batch: len(batch[0]))["timed_shapes"] == 2
+    assert harness.train_throughput(model, mixed, count=lambda batch: len(batch[0]))["timed_shapes"] == 2
 
 
 def test_every_recipe_benchmark_compares_cases_it_defines():
@@ -84,14 +85,14 @@ def test_every_recipe_benchmark_compares_cases_it_defines():
 
 
 def test_an_unknown_recipe_is_one_line_and_exit_2(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "shared.bench", "--only", "nosuch", "--out", str(tmp_path)],
+    done = subprocess.run([sys.executable, "-m", "benchmarks", "--only", "nosuch", "--out", str(tmp_path)],
                           check=False, capture_output=True, text=True)
     assert done.returncode == 2 and "no benchmark for 'nosuch'" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1 and not (tmp_path / "bench.json").exists()
 
 
 def test_a_case_to_skip_that_does_not_exist_is_one_line_and_exit_2(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "shared.bench", "--only", "forecast", "--skip", "forecast:trian",
+    done = subprocess.run([sys.executable, "-m", "benchmarks", "--only", "forecast", "--skip", "forecast:trian",
                            "--out", str(tmp_path)], check=False, capture_output=True, text=True)
     assert done.returncode == 2 and "--skip: no case 'forecast:trian'" in done.stderr
     assert "forecast:train_tutorial" in done.stderr and len(done.stderr.strip().splitlines()) == 1
@@ -118,7 +119,7 @@ def test_train_to_target_stops_once_the_loss_gets_there_after_at_least_ten_check
 
     slow = lambda: _tiny_model(lr=0.005)  # noqa: E731  (about 40 steps to the target)
     target = 0.8 * loss(slow())
-    result = bench.train_to_target(slow, batches, loss, target, check_seconds=0.01, cap_minutes=5)
+    result = harness.train_to_target(slow, batches, loss, target, check_seconds=0.01, cap_minutes=5)
     scores = [score for _, score, _ in result["checks"]]
     assert result["reached"] and scores[-1] <= target < min(scores[:-1]) and result["start_score"] > target
     assert len(scores) - 1 >= 10, result["checks"]
@@ -133,7 +134,7 @@ def after_step(step):
 
 def test_the_time_to_target_is_within_one_check_interval_of_the_true_crossing():
     _, _, batches = _tiny_batches()
-    result = bench.train_to_target(_tiny_model, batches, after_step(200), 0.5, check_seconds=0.02, cap_minutes=5)
+    result = harness.train_to_target(_tiny_model, batches, after_step(200), 0.5, check_seconds=0.02, cap_minutes=5)
     (before, _, steps_before), (minutes, _, steps) = result["checks"][-2:]
     assert result["reached"] and steps_before < 200 <= steps  # the crossing, in steps, lies in the last interval
     assert minutes == result["minutes"] and minutes - before == pytest.approx(result["resolution_minutes"])
@@ -151,7 +152,7 @@ def test_too_few_checks_before_the_target_repeat_the_run_with_closer_checks():
         built.append(_tiny_model())
         return built[-1]
 
-    result = bench.train_to_target(build, batches, after_step(300), 0.5, check_seconds=0.5, cap_minutes=5)
+    result = harness.train_to_target(build, batches, after_step(300), 0.5, check_seconds=0.5, cap_minutes=5)
     assert result["reached"] and result["attempts"] == len(built) >= 2  # a fresh model for every run
     assert len(result["checks"]) - 1 >= 10 and result["check_seconds"] < 0.5
     assert result["checks"][-2][2] < 300 <= result["checks"][-1][2]
@@ -160,7 +161,7 @@ def test_too_few_checks_before_the_target_repeat_the_run_with_closer_checks():
 
 def test_a_target_out_of_reach_stops_at_the_time_cap_after_one_run():
     _, _, batches = _tiny_batches()
-    never = bench.train_to_target(_tiny_model, batches, lambda trained: 1.0, 0.0, check_seconds=0.01,
+    never = harness.train_to_target(_tiny_model, batches, lambda trained: 1.0, 0.0, check_seconds=0.01,
                                   cap_minutes=0.002)
     assert not never["reached"] and never["minutes"] >= 0.002 and never["attempts"] == 1
     assert never["score"] == never["start_score"] == 1.0

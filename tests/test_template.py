@@ -1,4 +1,5 @@
 """A recipe folder is a template: copy it under a new name and it runs with no edit anywhere else."""
+import ast
 import os
 import shutil
 import subprocess
@@ -16,6 +17,7 @@ def test_copied_recipe_trains_and_predicts_as_its_own_recipe(tmp_path, reviews_c
     shutil.copytree(ROOT / "shared", tree / "shared", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(ROOT / "recipes", tree / "recipes", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(tree / "recipes" / "sentiment", tree / "recipes" / "mytask")
+    assert not list((tree / "recipes" / "mytask").rglob("*bench*"))  # benchmarks live above the recipes
     env = {**os.environ, "PYTHONPATH": str(tree), "TF_CPP_MIN_LOG_LEVEL": "2"}
 
     def run(*args):
@@ -33,3 +35,25 @@ def test_copied_recipe_trains_and_predicts_as_its_own_recipe(tmp_path, reviews_c
     original = subprocess.run([sys.executable, "-m", "recipes.sentiment", "predict", "--model", str(out), "x"],
                               cwd=tree, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert original.returncode == 2 and "model of recipe 'mytask', not 'sentiment'" in original.stderr
+
+
+def imported_packages(folder):
+    """{file: top-level packages it imports} for every Python file under `folder`."""
+    found = {}
+    for path in (ROOT / folder).rglob("*.py"):
+        names = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names.add(node.module.split(".")[0])
+        found[path.relative_to(ROOT)] = names
+    return found
+
+
+def test_imports_go_down_only_benchmarks_then_recipes_then_shared():
+    # importlib too: the old benchmark driver in shared/ imported recipes.*.bench by name.
+    for folder, above in (("shared", {"recipes", "benchmarks", "importlib"}), ("recipes", {"benchmarks", "importlib"})):
+        upward = {str(path): sorted(names & above) for path, names in imported_packages(folder).items()
+                  if names & above}
+        assert not upward, f"{folder}/ imports from a layer above it: {upward}"

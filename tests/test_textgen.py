@@ -78,7 +78,7 @@ def test_split_is_training_then_validation_then_test_and_the_vocabulary_comes_fr
 def test_default_split_keeps_the_training_part_of_one_ten_percent_tail():
     text = "".join(chr(97 + i % 26) for i in range(12_345))
     corpus = data.split(text, train.Config.val_fraction, 100)
-    assert train.Config.test_fraction == data.TEST_FRACTION  # what bench.py's two-argument call gets
+    assert train.Config.test_fraction == data.TEST_FRACTION  # what a caller that names no test fraction gets
     assert corpus.train == text[: len(text) - round(len(text) * 0.1)]
     assert corpus.train + corpus.val + corpus.test == text
     assert abs(len(corpus.val) - len(corpus.test)) <= 1

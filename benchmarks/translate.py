@@ -13,13 +13,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from shared.bench import timed, train_throughput, train_to_target
+from benchmarks.harness import timed, train_throughput, train_to_target
+from recipes.translate import data, model
+from recipes.translate.train import Config
+from recipes.translate.translate import Translator
 from shared.data import prefetched
 from shared.training import compile_model
-
-from . import data, model
-from .train import Config
-from .translate import Translator
 
 STEPS = {"full": 30, "small": 2}  # measured steps per case, after 3 warm-up steps
 TARGET = 3.5  # validation loss, nats per English word (the recipe: 2.08 after its first epoch, 0.96 after 40 min)

@@ -11,11 +11,10 @@ every CHECK_SECONDS of training, the same for both.
 import keras
 import numpy as np
 
-from shared.bench import train_throughput, train_to_target
+from benchmarks.harness import train_throughput, train_to_target
+from recipes.textgen import data, generate, model, speed
+from recipes.textgen.train import Config
 from shared.training import compile_model
-
-from . import data, generate, model, speed
-from .train import Config
 
 STEPS = {"full": 15, "small": 2}  # measured steps per case, after 3 warm-up steps
 TARGET = 2.2  # validation nats per character (unigram baseline 3.35; 20 minutes of the recipe: 1.52)

@@ -12,13 +12,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from shared.bench import train_throughput, train_to_target
+from benchmarks.harness import train_throughput, train_to_target
+from recipes.forecast import data, model, windows
+from recipes.forecast.train import Config, feature_names
+from recipes.forecast.train import batches as recipe_batches
 from shared.data import prefetched
 from shared.training import compile_model
-
-from . import data, model, windows
-from .train import Config, feature_names
-from .train import batches as recipe_batches
 
 STEPS = {"full": 30, "small": 2}  # measured steps per case, after 3 warm-up steps
 TARGET = 0.270  # validation pinball loss; VALIDATION_UNTRAINED does not reach it, the recipe does in ~5 epochs

@@ -11,12 +11,11 @@ import time
 import keras
 import numpy as np
 
-from shared.bench import timed, train_throughput
+from benchmarks.harness import timed, train_throughput
+from recipes.sentiment import data, model
+from recipes.sentiment.train import Config
 from shared.device import set_mixed_precision
 from shared.training import compile_model
-
-from . import data, model
-from .train import Config
 
 STEPS = {"full": 60, "small": 2}  # measured steps per case, after 3 warm-up steps (60: a third of an epoch)
 TARGET = 0.87  # test accuracy the time-to-target cases train for
