@@ -28,7 +28,7 @@ sentiment: $(STAMP)  ## train and evaluate the IMDB sentiment recipe (runs/senti
 forecast: $(STAMP)  ## train and evaluate the stock-price forecasting recipe (runs/forecast)
 	$(PY) -m recipes.forecast $(ARGS)
 
-textgen: $(STAMP)  ## the HOME example, or a real corpus with ARGS='--corpus tinyshakespeare'
+textgen: $(STAMP)  ## the character model on tiny Shakespeare (runs/textgen); ARGS=home for the HOME example
 	$(PY) -m recipes.textgen $(ARGS)
 
 translate: $(STAMP)  ## train and evaluate the Spanish-to-English translator, BLEU on its test split (runs/translate)

@@ -15,9 +15,8 @@ import tensorflow as tf
 from benchmarks.harness import train_throughput, train_to_target
 from recipes.forecast import data, model, windows
 from recipes.forecast.train import Config, feature_names
-from recipes.forecast.train import batches as recipe_batches
 from shared.data import prefetched
-from shared.training import compile_model
+from shared.run import compile_from_config
 
 STEPS = {"full": 30, "small": 2}  # measured steps per case, after 3 warm-up steps
 TARGET = 0.270  # validation pinball loss; VALIDATION_UNTRAINED does not reach it, the recipe does in ~5 epochs
@@ -37,7 +36,7 @@ def _recipe(size):
     b = config.batch_size
     batches = [(x[i:i + b], y[i:i + b]) for i in range(0, b * (3 + STEPS[size]), b)]
     forecaster = model.build_forecaster(config, x.shape[2])
-    compile_model(forecaster, config, loss=model.pinball_loss)
+    compile_from_config(forecaster, config, loss=model.pinball_loss)
     return {"what": "recipe: LSTM(32), 40 days x 3 inputs, batch 128, quantiles", "unit": "windows",
             **train_throughput(forecaster, batches, count=lambda batch: len(batch[0]))}
 
@@ -85,7 +84,7 @@ def recipe_forecaster(config, num_features, steps_per_epoch):
     """The recipe's model, compiled as `python -m recipes.forecast` compiles it, from seed 0."""
     keras.utils.set_random_seed(0)
     forecaster = model.build_forecaster(config, num_features)
-    compile_model(forecaster, config, loss=model.pinball_loss, steps_per_epoch=steps_per_epoch)
+    compile_from_config(forecaster, config, loss=model.pinball_loss, steps_per_epoch=steps_per_epoch)
     return forecaster
 
 
@@ -105,7 +104,7 @@ def time_to_target(size):
     batch = config.batch_size
     result = train_to_target(
         lambda: recipe_forecaster(config, parts[0].x.shape[2], -(-len(parts[0]) // batch)),
-        recipe_batches(parts[0], scaler, batch, config.seed), recipe_score(parts, scaler),
+        windows.batches(parts[0], scaler, batch, config.seed), recipe_score(parts, scaler),
         TARGET, check_seconds=CHECK_SECONDS, cap_minutes=CAP_MINUTES[size])
     return {"what": f"recipe: LSTM(32), batch {batch}: validation pinball {result['score']:.4f} "
                     f"(untrained {result['start_score']:.4f}, target {TARGET})", "unit": "minutes", **result}

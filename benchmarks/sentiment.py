@@ -15,7 +15,7 @@ from benchmarks.harness import timed, train_throughput
 from recipes.sentiment import data, model
 from recipes.sentiment.train import Config
 from shared.device import set_mixed_precision
-from shared.training import compile_model
+from shared.run import compile_from_config
 
 STEPS = {"full": 60, "small": 2}  # measured steps per case, after 3 warm-up steps (60: a third of an epoch)
 TARGET = 0.87  # test accuracy the time-to-target cases train for
@@ -54,7 +54,7 @@ def _recipe_case(size, jit=False, bucketed=True, steps=None, **changes):
     policy = set_mixed_precision(config.mixed_precision)  # mixed_float16 on a GPU, mixed_bfloat16 on CPU
     batches, vectorizer = _recipe_batches(config, size, bucketed, min(steps or STEPS[size], STEPS[size]))
     classifier = model.build_classifier(config, vectorizer.vocabulary_size())
-    compile_model(classifier, config, loss="binary_crossentropy", steps_per_epoch=100)
+    compile_from_config(classifier, config, loss="binary_crossentropy", steps_per_epoch=100)
     if jit:
         classifier.compile(optimizer=classifier.optimizer, loss="binary_crossentropy", jit_compile=True)
     tokens = sum(int(np.count_nonzero(x)) for x, _ in batches) / sum(len(x) for x, _ in batches)

@@ -14,7 +14,7 @@ import numpy as np
 from benchmarks.harness import train_throughput, train_to_target
 from recipes.textgen import data, generate, model, speed
 from recipes.textgen.train import Config
-from shared.training import compile_model
+from shared.run import compile_from_config
 
 STEPS = {"full": 15, "small": 2}  # measured steps per case, after 3 warm-up steps
 TARGET = 2.2  # validation nats per character (unigram baseline 3.35; 20 minutes of the recipe: 1.52)
@@ -37,7 +37,7 @@ def _train_case(size, what, **changes):
     batches = [(np.asarray(x), np.asarray(y)) for x, y in
                data.batches(ids, config.seq_len, config.batch_size, shuffle_seed=0).take(3 + STEPS[size])]
     lm = model.build_language_model(config, len(vocab))
-    compile_model(lm, config, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    compile_from_config(lm, config, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     return {"what": what, "unit": "chars", **train_throughput(lm, batches, count=lambda batch: batch[0].size)}
 
 
@@ -54,7 +54,7 @@ def _to_target(size, what, **changes):
     def build():
         keras.utils.set_random_seed(0)
         lm = model.build_language_model(config, len(vocab))
-        compile_model(lm, config, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        compile_from_config(lm, config, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
         return lm
 
     result = train_to_target(

@@ -18,7 +18,7 @@ from recipes.translate import data, model
 from recipes.translate.train import Config
 from recipes.translate.translate import Translator
 from shared.data import prefetched
-from shared.training import compile_model
+from shared.run import compile_from_config
 
 STEPS = {"full": 30, "small": 2}  # measured steps per case, after 3 warm-up steps
 TARGET = 3.5  # validation loss, nats per English word (the recipe: 2.08 after its first epoch, 0.96 after 40 min)
@@ -40,7 +40,7 @@ def _prepared(config):
 def _compiled_translator(config, source_vocab, target_vocab):
     keras.utils.set_random_seed(0)
     translator = model.build_translator(config, len(source_vocab), len(target_vocab))
-    compile_model(translator, config, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    compile_from_config(translator, config, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   steps_per_epoch=100)
     return translator
 
@@ -55,8 +55,8 @@ def _train_case(size, padded_to=0, **changes):
         batches = []
         for begin in range(0, len(order), config.batch_size):
             chosen = order[begin: begin + config.batch_size]
-            source = data._pad([sources[i] for i in chosen], padded_to)
-            target = data._pad([targets[i] for i in chosen], padded_to + 1)
+            source = data.pad([sources[i] for i in chosen], padded_to)
+            target = data.pad([targets[i] for i in chosen], padded_to + 1)
             batches.append(data.teacher_forced(source, target))
         what = f"plain: BiGRU({config.units}), additive attention, padded to {padded_to}, batch {config.batch_size}"
     else:
@@ -81,7 +81,7 @@ def _to_target(size, plain=False):
     val_batches = data.batches(*data.encode_pairs(val, source_vocab, target_vocab), config.batch_size)
     sources, targets = data.encode_pairs(train, source_vocab, target_vocab)
     if plain:
-        source, target = data._pad(sources), data._pad(targets)
+        source, target = data.pad(sources), data.pad(targets)
         train_batches = tf.data.Dataset.from_tensor_slices(data.teacher_forced(source, target))
         train_batches = prefetched(train_batches.shuffle(len(source), seed=0).batch(config.batch_size))
         what = f"plain: BiGRU(256), embedding 256, every pair padded to {source.shape[1]} / {target.shape[1]} tokens"

@@ -54,11 +54,18 @@ def load_model(model_dir):
         raise UserError(f"{path}: cannot load the model ({first_line})") from None
 
 
-def ensure_writable(out_dir):
+def check_writable(out_dir):
+    """A one-line UserError unless out_dir is, or could be created as, a folder this process can write.
+
+    Creates nothing: a run that stops on bad data later leaves no empty folder behind.
+    """
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise UserError(f"--out {out_dir}: exists and is not a folder")
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise UserError(f"--out {out_dir}: cannot create it ({error.strerror})") from None
+    existing = out_dir
+    while not existing.exists():  # the nearest folder that exists: it must let us create the rest
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UserError(f"--out {out_dir}: {existing} is not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"--out {out_dir}: {existing} is not writable; choose another --out")

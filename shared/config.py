@@ -18,6 +18,8 @@ from pathlib import Path
 
 from shared.errors import UserError
 
+STRATEGIES = ("auto", "mirrored", "multiworker")  # --strategy: shared.device makes each
+
 
 def option(default, help, *, choices=None, bounds=None):
     """A config field: its default, its --help text, allowed choices, numeric bounds like "[0, 1)"."""
@@ -43,7 +45,7 @@ class TrainConfig:
     mixed_precision: bool = option(False, "float16 compute on GPU (bfloat16 on CPU), float32 outputs")
     strategy: str = option("auto", "devices to train on: auto (mirrored when this machine has several GPUs), "
                                    "mirrored (every local GPU), multiworker (the machines in TF_CONFIG)",
-                           choices=("auto", "mirrored", "multiworker"))
+                           choices=STRATEGIES)
     out: str = option("", "output directory (default runs/RECIPE); a killed run resumes from it")
     smoke: bool = option(False, "a seconds-long run on a small slice, for tests and first contact")
 
@@ -83,9 +85,9 @@ def command_parser(prog, description=None):
     return _Parser(prog=prog, description=description, allow_abbrev=False)
 
 
-def parse(cls, argv, *, recipe, description=None, epilog=None):
+def parse(cls, argv, *, recipe, description=None, epilog=None, prog=None):
     """Parse argv (None: sys.argv) into a validated cls; `out` defaults to runs/RECIPE."""
-    parser = build_parser(cls, f"python -m recipes.{recipe}", description, epilog)
+    parser = build_parser(cls, prog or f"python -m recipes.{recipe}", description, epilog)
     args = parser.parse_args(argv)
     config = cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls)})
     validate(config)

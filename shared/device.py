@@ -16,9 +16,9 @@ import platform
 
 import keras
 
+from shared.config import STRATEGIES
 from shared.errors import UserError
 
-STRATEGIES = ("auto", "mirrored", "multiworker")
 TF_CONFIG_EXAMPLE = ('TF_CONFIG=\'{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
                      '"task": {"type": "worker", "index": 0}}\'')
 

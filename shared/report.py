@@ -4,11 +4,6 @@ import json
 import platform
 import sys
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only, never a window; must precede pyplot
-from matplotlib import pyplot as plt  # noqa: E402
-
 
 def versions():
     import keras
@@ -49,8 +44,19 @@ def print_comparison(title, model_scores, baselines):
         print(f"  {name:<14}{text[0]:>10}" + "".join(f"{t:>{w}}" for t, w in zip(text[1:], widths)))
 
 
+def pyplot():
+    """matplotlib's pyplot on the Agg backend: files only, never a window (set before pyplot loads)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    return plt
+
+
 def plot_curves(rows, metrics=("loss",)):
     """Training and validation curves per epoch from the CSV log rows, as PNG bytes."""
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.5), squeeze=False)
     epochs = [int(row["epoch"]) + 1 for row in rows]
     for axis, name in zip(axes[0], metrics):

@@ -1,20 +1,20 @@
-"""The training harness every recipe uses: optimizer, callbacks, resume, seeding, devices.
+"""The training harness: compile with the shared optimizer, fit with logs, best checkpoint and resume.
 
-    strategy = setup(config)                 # seed, precision, devices
+    strategy = setup(seed=0, mixed_precision=False, strategy="auto")   # before any TensorFlow op
     with strategy.scope():
         model = build_model(...)
-        compile_model(model, config, loss=..., metrics=[...])
-    history = fit(model, train_ds, val_ds, config, workdir)
+        compile_model(model, lr=1e-3, clipnorm=1.0, loss=...)
+    history = fit(model, train_ds, val_ds, workdir, epochs=10, patience=2)
 
-What `fit` leaves in `workdir`: training_log.csv (loss, metrics and gradient
-norms per epoch), tensorboard/, checkpoints/best.weights.h5 and, while a run is
-unfinished, backup/ from which the same command resumes. Under
-`--strategy multiworker` only the chief writes there; every other worker keeps
-its own copies in workdir/.worker-N/ (its resume point) and removes them when
-training ends, so one run writes one set of results.
+Recipes reach this through shared.run.TrainingRun, which passes their config's fields.
+What `fit` leaves in `workdir`: training_log.csv (loss, metrics, gradient norms and elapsed
+seconds per epoch), tensorboard/, checkpoints/best.weights.h5 and, while a run is
+unfinished, backup/ from which the same command resumes. Under `--strategy multiworker`
+only the chief writes there; every other worker keeps its own copies in workdir/.worker-N/
+(its resume point) and removes them when training ends, so one run writes one set of results.
 
-On backends other than TensorFlow (JAX, torch), `setup` returns a one-device
-stand-in and `fit` takes (inputs, targets) arrays as well as datasets.
+On backends other than TensorFlow (JAX, torch), `setup` returns a one-device stand-in and
+`fit` takes (inputs, targets) arrays as well as datasets.
 """
 import contextlib
 import csv
@@ -25,89 +25,11 @@ import warnings
 from pathlib import Path
 
 import keras
-from keras import ops
 
 from shared import data, device
 from shared.errors import TrainingError, UserError
-
-
-@keras.saving.register_keras_serializable(package="shared")
-class Adam(keras.optimizers.Adam):
-    """Adam that also records the global gradient norm before clipping.
-
-    `clipnorm` (what recipes use) clips each variable's gradient to that norm on its
-    own; `global_clipnorm` would scale all gradients together so that their joint
-    norm is at most the value, keeping their direction. Per-variable clipping stops
-    one exploding weight matrix (typically the recurrent kernel) without shrinking
-    the updates of every other layer.
-    """
-
-    def build(self, variables):
-        super().build(variables)
-        # Running sum, count and max of the norms since the last reset (read once per epoch).
-        self.grad_norm_stats = [
-            self.add_variable((), name=f"grad_norm_{what}", aggregation="only_first_replica")
-            for what in ("sum", "count", "max")
-        ]
-
-    def _clip_gradients(self, grads):
-        if _replicas_in_sync() > 1:
-            return grads  # each replica's share: clipped once summed, in _all_reduce_sum_gradients
-        return self._record_norm_and_clip(grads)
-
-    def _all_reduce_sum_gradients(self, grads_and_vars):
-        """TensorFlow backend, several replicas: sum the replicas' shares, then record and clip.
-
-        Keras 3 clips each replica's share before summing them (tensorflow issue 33929:
-        "usually wrong"), which with 2 replicas loosens the clip about 2x and logs half
-        the norm. Clipping the sum makes clipping and the logged norm the same on N
-        devices as on one; Keras's own sum keeps embedding gradients sparse, as on one device.
-        """
-        grads_and_vars = super()._all_reduce_sum_gradients(grads_and_vars)
-        if _replicas_in_sync() == 1:
-            return grads_and_vars
-        grads = self._record_norm_and_clip([grad for grad, _ in grads_and_vars])
-        return [(grad, variable) for grad, (_, variable) in zip(grads, grads_and_vars)]
-
-    def _record_norm_and_clip(self, grads):
-        # Embedding gradients (TensorFlow IndexedSlices) hold one row per token occurrence: sum the
-        # rows of repeated ids first, or both the norm and Keras's per-variable clip see too little.
-        grads = [_rows_summed(g) for g in grads]
-        present = [ops.convert_to_tensor(g) for g in grads if g is not None]
-        norm = ops.sqrt(ops.sum(ops.stack([ops.sum(ops.square(ops.cast(g, "float32"))) for g in present])))
-        total, count, largest = self.grad_norm_stats
-        total.assign_add(norm)
-        count.assign_add(1.0)
-        largest.assign(ops.maximum(largest, norm))
-        return super()._clip_gradients(grads)
-
-
-def _rows_summed(grad):
-    """A sparse (IndexedSlices) gradient with the rows of repeated indices summed; others unchanged.
-
-    TensorFlow hands an embedding's gradient over unsummed: ids [3, 3] give two rows for row 3. Its
-    norm is then sqrt(a^2 + b^2) instead of |a + b|, 12x too small at textgen's start. JAX gradients
-    are dense already, so both backends now log and clip the same numbers.
-    """
-    if grad is None or keras.config.backend() != "tensorflow":
-        return grad
-    import tensorflow as tf
-
-    if not isinstance(grad, tf.IndexedSlices):
-        return grad
-    rows, positions = tf.unique(grad.indices)  # (unique ids,), (occurrences,) -> index into rows
-    values = tf.math.unsorted_segment_sum(grad.values, positions, tf.shape(rows)[0])  # (unique ids, dim)
-    return tf.IndexedSlices(values, rows, grad.dense_shape)
-
-
-def _replicas_in_sync():
-    """Replicas that each compute a share of every gradient (tf.distribute); 1 on other backends."""
-    if keras.config.backend() != "tensorflow":
-        return 1
-    import tensorflow as tf
-
-    context = tf.distribute.get_replica_context()
-    return 1 if context is None else context.num_replicas_in_sync
+from shared.keras_internals import work_round_multiworker_bugs
+from shared.optimizer import GradientNormLogger, make_optimizer
 
 
 class TimeBudget(keras.callbacks.Callback):
@@ -200,102 +122,24 @@ class _ShuffleEpoch(keras.callbacks.Callback):
         data.set_shuffle_epoch(epoch)
 
 
-def make_optimizer(lr, clipnorm, decay_steps=None):
-    """Adam with per-variable gradient clipping (clipnorm 0: off); with decay_steps, a cosine schedule
-
-    from lr down to 0 over that many steps (annealing lets the last epoch settle instead of overfit).
-    """
-    if decay_steps:
-        lr = keras.optimizers.schedules.CosineDecay(lr, decay_steps)
-    return Adam(learning_rate=lr, clipnorm=clipnorm if clipnorm > 0 else None)
+def setup(*, seed, mixed_precision=False, strategy="auto"):
+    """Seed everything, set the precision policy, and pick the distribution strategy (device.STRATEGIES)."""
+    keras.utils.set_random_seed(seed)
+    device.set_mixed_precision(mixed_precision)
+    return device.strategy(strategy)
 
 
-class GradientNormLogger(keras.callbacks.Callback):
-    """Adds grad_norm_mean and grad_norm_max (before clipping) to each epoch's logs."""
-
-    def on_epoch_begin(self, epoch, logs=None):
-        for variable in self._stats():
-            variable.assign(0.0)
-
-    def on_epoch_end(self, epoch, logs=None):
-        total, count, largest = (float(ops.convert_to_numpy(v)) for v in self._stats())
-        if logs is not None and count:
-            logs["grad_norm_mean"] = total / count
-            logs["grad_norm_max"] = largest
-
-    def _stats(self):
-        optimizer = getattr(self.model.optimizer, "inner_optimizer", self.model.optimizer)
-        return getattr(optimizer, "grad_norm_stats", [])
-
-
-def setup(config):
-    """Seed everything, set the precision policy, and pick the distribution strategy."""
-    keras.utils.set_random_seed(config.seed)
-    device.set_mixed_precision(config.mixed_precision)
-    return device.strategy(config.strategy)
-
-
-def compile_model(model, config, *, loss, metrics=(), steps_per_epoch=None):
-    """Compile with the shared optimizer; config.lr_schedule "cosine" needs steps_per_epoch."""
-    decay_steps = None
-    if getattr(config, "lr_schedule", "constant") == "cosine":
-        if not steps_per_epoch:
-            raise UserError("--lr-schedule cosine is not available in this recipe")
-        decay_steps = config.epochs * steps_per_epoch
+def compile_model(model, *, lr, clipnorm, loss, metrics=(), decay_steps=None):
+    """Compile with the shared optimizer (optimizer.make_optimizer): Adam, clipnorm per variable (0: off),
+    a cosine decay to 0 over `decay_steps` steps when given, else a constant rate."""
     # Keywords only: compile's third positional argument is loss_weights, not metrics.
     # TensorFlow: jit_compile=False: XLA cannot compile cuDNN ops, and recompiles for every new shape that
     # length-bucketed batches bring (make bench, sentiment:train_xla, compares the two on CPU).
     # JAX has no other fast path than XLA: without jit every step runs op by op.
     jit_compile = False if keras.config.backend() == "tensorflow" else "auto"
-    model.compile(optimizer=make_optimizer(config.lr, config.clipnorm, decay_steps), loss=loss,
+    model.compile(optimizer=make_optimizer(lr, clipnorm, decay_steps), loss=loss,
                   metrics=list(metrics), jit_compile=jit_compile)
-    _work_round_multiworker_bugs(model)
-
-
-def _work_round_multiworker_bugs(model):
-    """Keras 3 fit and evaluate fail under MultiWorkerMirroredStrategy (keras-team/keras#20585, open).
-
-    Two places break, both reductions across workers:
-    - before the first step Keras builds the model from `strategy.reduce("MEAN", batch)`, which
-      the multiworker strategy cannot do to an (inputs, targets) structure ("Attempt to convert
-      a value (PerReplica ...)"); only the shapes matter, so build from the local share;
-    - each step's metrics (scalars) are averaged with `strategy.reduce("MEAN", v, axis=0)`,
-      "Invalid reduction dimension 0 for input with 0 dimensions" (tensorflow#72388); average
-      them over replicas with axis=None, which is what the single-machine strategies do.
-    """
-    strategy = getattr(model, "distribute_strategy", None)
-    if keras.config.backend() != "tensorflow" or strategy is None:
-        return
-    import tensorflow as tf
-    from keras.src.backend.tensorflow import trainer as tf_trainer
-
-    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        return
-
-    def local_share(value):
-        if isinstance(value, tf.distribute.DistributedValues):
-            return strategy.experimental_local_results(value)[0]
-        return value
-
-    def build(iterator=None, data_batch=None):
-        if iterator is not None:
-            for _, _, batches in iterator:  # as Keras does: the first batch of the epoch iterator
-                data_batch = keras.tree.map_structure(local_share, next(batches))
-                break
-        with strategy.scope():
-            model._symbolic_build(data_batch=data_batch)
-
-    model._maybe_symbolic_build = build
-    if not getattr(tf_trainer.reduce_per_replica, "works_round_multiworker", False):
-        keras_reduce = tf_trainer.reduce_per_replica
-
-        def reduce_per_replica(values, strategy, reduction):
-            if reduction in ("auto", "mean") and tf_trainer._collective_all_reduce_multi_worker(strategy):
-                return keras.tree.map_structure(lambda value: strategy.reduce("MEAN", value, axis=None), values)
-            return keras_reduce(values, strategy, reduction)
-
-        reduce_per_replica.works_round_multiworker = True
-        tf_trainer.reduce_per_replica = reduce_per_replica
+    work_round_multiworker_bugs(model)
 
 
 def _finished_epochs(log_path):
@@ -306,13 +150,14 @@ def _finished_epochs(log_path):
         return list(csv.DictReader(handle))
 
 
-def fit(model, train_data, val_data, config, workdir, *, config_json="", monitor="val_loss",
-        budget_seconds=0, extra_callbacks=(), verbose=2):
+def fit(model, train_data, val_data, workdir, *, epochs, patience, batch_size=32, config_json="",
+        monitor="val_loss", budget_seconds=0, base_lr=None, extra_callbacks=(), verbose=2):
     """Train with early stopping, best-weights checkpoint, logs and resume; extra_callbacks run last.
 
     train_data and val_data: datasets of batches, or (inputs, targets) arrays, which are
-    batched by config.batch_size per replica and shuffled each epoch.
-    budget_seconds: stop training within this many seconds, counted across resumes (TimeBudget).
+    batched by batch_size per replica and shuffled each epoch.
+    budget_seconds: stop training within this many seconds, counted across resumes (TimeBudget);
+    base_lr: the constant rate it lowers over the last 30% (None: a schedule, left alone).
     A resumed run continues as the uninterrupted one would: the shuffle order of each epoch
     (shared.data.slices), early stopping's count and the time budget carry over.
     The model ends with the weights of its best epoch by `monitor`. Returns a dict:
@@ -339,9 +184,8 @@ def fit(model, train_data, val_data, config, workdir, *, config_json="", monitor
     clock = EpochClock(before=float(earlier[-1].get("elapsed_seconds") or 0) if earlier else 0.0)
     budget = []
     if budget_seconds:
-        # The base rate from the config: the optimizer restored from a backup holds the lowered one.
-        constant = config.lr_schedule == "constant"
-        budget = [TimeBudget(budget_seconds, base_lr=config.lr if constant else None, clock=clock)]
+        # The base rate from the caller: the optimizer restored from a backup holds the lowered one.
+        budget = [TimeBudget(budget_seconds, base_lr=base_lr, clock=clock)]
 
     callbacks = [
         # BackupAndRestore first: on resume it sets the starting epoch before the others begin.
@@ -350,7 +194,7 @@ def fit(model, train_data, val_data, config, workdir, *, config_json="", monitor
         clock,
         GradientNormLogger(),  # before CSVLogger so its figures reach the log
         keras.callbacks.TerminateOnNaN(),
-        ResumableEarlyStopping(earlier, monitor=monitor, patience=config.patience),
+        ResumableEarlyStopping(earlier, monitor=monitor, patience=patience),
         keras.callbacks.ModelCheckpoint(str(best_path), monitor=monitor, save_best_only=True,
                                         save_weights_only=True, initial_value_threshold=best_so_far),
         keras.callbacks.CSVLogger(str(log_path), append=resuming),
@@ -360,13 +204,13 @@ def fit(model, train_data, val_data, config, workdir, *, config_json="", monitor
     ]
     if isinstance(train_data, tuple):  # arrays: Keras batches and shuffles them
         replicas = getattr(strategy, "num_replicas_in_sync", 1)
-        inputs = {"x": train_data[0], "y": train_data[1], "batch_size": config.batch_size * replicas,
+        inputs = {"x": train_data[0], "y": train_data[1], "batch_size": batch_size * replicas,
                   "shuffle": True}
     else:
         inputs = {"x": train_data, "shuffle": False}  # datasets come shuffled
     started = time.perf_counter()
     with _unknown_size_allowed():
-        history = model.fit(**inputs, validation_data=val_data, epochs=config.epochs,
+        history = model.fit(**inputs, validation_data=val_data, epochs=epochs,
                             callbacks=callbacks, verbose=verbose)
     seconds = time.perf_counter() - started + clock.before  # the killed part of a resumed run too
     losses = history.history.get("loss", [])

@@ -19,10 +19,10 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 
 import keras
 import numpy as np
+from tiny import config_compile, config_fit, config_setup
 
 from shared.config import TrainConfig
 from shared.errors import UserError
-from shared.training import compile_model, fit, setup
 
 
 @dataclasses.dataclass
@@ -83,15 +83,15 @@ def translate(config, rng):
 
 def run(recipe, workdir):
     config = TinyConfig()
-    strategy = setup(config)
+    strategy = config_setup(config)
     rng = np.random.default_rng(0)
     with strategy.scope():
         network, loss, inputs, targets = globals()[recipe](config, rng)
-        compile_model(network, config, loss=loss)
+        config_compile(network, config, loss=loss)
     split = 96
     head = [part[:split] for part in inputs] if isinstance(inputs, list) else inputs[:split]
     tail = [part[split:] for part in inputs] if isinstance(inputs, list) else inputs[split:]
-    history = fit(network, (head, targets[:split]), (tail, targets[split:]), config, workdir / recipe, verbose=0)
+    history = config_fit(network, (head, targets[:split]), (tail, targets[split:]), config, workdir / recipe, verbose=0)
     before = network.predict(tail, verbose=0)
     network.save(workdir / f"{recipe}.keras")
     after = keras.saving.load_model(workdir / f"{recipe}.keras").predict(tail, verbose=0)
@@ -103,7 +103,7 @@ def refused_strategies():
     refused = {}
     for name in ("mirrored", "multiworker"):
         try:
-            setup(TinyConfig(strategy=name))
+            config_setup(TinyConfig(strategy=name))
             refused[name] = None
         except UserError as error:
             refused[name] = str(error)

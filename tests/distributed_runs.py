@@ -29,20 +29,20 @@ GLOBAL_BATCH = 16  # split evenly over 1 or 2 replicas: 128 rows are 8 full batc
 
 def train(strategy_name, workdir, interrupt_after=None):
     """The tiny GRU problem through shared.training; returns fit's result and the number of replicas."""
-    from shared.training import compile_model, fit, setup
+    from tiny import config_compile, config_fit, config_setup
 
     replicas_wanted = 2 if strategy_name != "auto" else 1
     # clipnorm 0.05: below the gradient norms (0.2-0.5), so clipping acts at every step
     config = TinyConfig(batch_size=GLOBAL_BATCH // replicas_wanted, strategy=strategy_name, clipnorm=0.05)
-    strategy = setup(config)
+    strategy = config_setup(config)
     assert strategy.num_replicas_in_sync == replicas_wanted, strategy.num_replicas_in_sync
     x, y = tiny_problem()
     batches = tf.data.Dataset.from_tensor_slices((x, y)).batch(config.batch_size * strategy.num_replicas_in_sync)
     with strategy.scope():
         model = tiny_gru()
-        compile_model(model, config, loss="binary_crossentropy")
+        config_compile(model, config, loss="binary_crossentropy")
     callbacks = [Interrupt(interrupt_after)] if interrupt_after is not None else []
-    result = fit(model, batches, batches, config, workdir, extra_callbacks=callbacks, verbose=0)
+    result = config_fit(model, batches, batches, config, workdir, extra_callbacks=callbacks, verbose=0)
     return {"replicas": strategy.num_replicas_in_sync, "epochs": result["epochs"],
             "resumed_from_epoch": result["resumed_from_epoch"]}
 

@@ -305,3 +305,17 @@ def test_a_failure_while_scoring_keeps_the_trained_model_and_no_stale_figures(tm
     forecaster, config, scaler = predict.load(out)  # the new run's model, usable
     assert config["epochs"] == 3 and "interval_scales" in scaler
     assert not (out / "metrics.json").exists()  # the first run's figures no longer describe this model
+
+
+@pytest.mark.slow
+def test_recipe_contract(tmp_path, capsys):
+    from shared.testing import check_recipe
+
+    csv_path = prices_csv(tmp_path / "cycle.csv", structured(600))
+
+    def infer(out):
+        cli.main(["predict", "--model", str(out), "--csv", str(csv_path), "--json"])
+        return json.loads(capsys.readouterr().out)["forecasts"]
+
+    check_recipe(train.main, tmp_path / "run", ["--csv", str(csv_path), "--epochs", "2", *FAST], infer=infer,
+                 files=("scaler.json", "test_forecast.png"))

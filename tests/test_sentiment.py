@@ -239,3 +239,11 @@ def test_mixed_precision_trains_saves_reloads_and_predicts(tmp_path, reviews_csv
     finally:
         import keras
         keras.config.set_dtype_policy("float32")
+
+
+@pytest.mark.slow
+def test_recipe_contract(tmp_path, reviews_csv):
+    from shared.testing import check_recipe
+
+    check_recipe(train.main, tmp_path / "run", ["--data", str(reviews_csv), *FAST[1:]],
+                 infer=lambda out: cli.main(["predict", "--model", str(out), "a great superb film", "awful"]))

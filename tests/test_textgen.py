@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from recipes.textgen import __main__ as cli
-from recipes.textgen import data, generate, model, ngram, speed, train
+from recipes.textgen import baseline, data, generate, model, ngram, speed, train
 from shared.artifacts import publish
-from shared.config import to_json
+from shared.config import parse, to_json
 
 TEXT = "the cat sat on the mat. the dog sat on the log. a cat and a dog met. " * 30  # 2,070 characters
 FAST = ["--units", "16", "--embedding-dim", "8", "--seq-len", "20", "--batch-size", "16", "--epochs", "2",
@@ -42,7 +42,7 @@ def softmax(logits):
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", range(10))
 def test_home_greedy_generation_is_home_for_every_seed(tmp_path, capsys, seed):
-    metrics = train.main(["--seed", str(seed), "--out", str(tmp_path)])
+    metrics = cli.main(["home", "--seed", str(seed), "--out", str(tmp_path)])
     assert metrics["home"]["generated"] == "HOME"
     assert "test" not in metrics and set(metrics["baselines"]) == {"unigram"}  # HOME has no tail to hold out
     printed = capsys.readouterr().out
@@ -57,8 +57,14 @@ def test_home_greedy_generation_is_home_for_every_seed(tmp_path, capsys, seed):
                          "--temperature", "0"]) == "OME"
 
 
-def test_home_settings_yield_to_options_given_on_the_command_line():
-    assert train.given_options(["--units", "4", "--seq-len=2", "--no-smoke", "x"]) == {"units", "seq_len", "smoke"}
+def test_home_settings_are_the_defaults_its_help_shows_and_yield_to_options_given(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["home", "--help"])
+    shown = capsys.readouterr().out
+    assert "python -m recipes.textgen home" in shown and "(default: rnn)" in shown and "(default: 0.05)" in shown
+    config = parse(train.HomeConfig, ["--units", "4", "--seq-len=2"], recipe="textgen")
+    assert (config.units, config.seq_len, config.cell, config.lr) == (4, 2, "rnn", 0.05)
+    assert train.Config().cell == "gru" and train.Config().units == 512  # the real-text defaults stay apart
 
 
 # --- data --------------------------------------------------------------------------------
@@ -144,7 +150,7 @@ def test_the_n_gram_order_is_chosen_on_validation_and_never_sees_the_test_tail()
     periodic = np.tile([0, 1, 2], 300)
     train_ids = np.concatenate([periodic, rng.integers(0, 3, size=300)])
     val_ids, test_ids = rng.integers(0, 3, size=301), np.tile([0, 1, 2], 101)
-    baselines = train.score_baselines(train_ids, val_ids, test_ids, 3, seq_len=10)
+    baselines = baseline.score_baselines(train_ids, val_ids, test_ids, 3, seq_len=10)
     kneser_ney = baselines["ngram"]
     by_order = {int(n): loss for n, loss in kneser_ney["validation_by_order"].items()}
     assert kneser_ney["order"] == min(by_order, key=by_order.get) == 1
@@ -155,7 +161,7 @@ def test_the_n_gram_order_is_chosen_on_validation_and_never_sees_the_test_tail()
 
 
 def test_perplexity_and_bits_follow_from_nats():
-    figures = train.per_char(1.5)
+    figures = baseline.per_char(1.5)
     assert figures["perplexity"] == math.exp(1.5) and figures["bits_per_char"] == 1.5 / math.log(2)
 
 
@@ -251,7 +257,7 @@ def test_train_on_a_text_file_then_generate(tmp_path, capsys):
     # The reported test loss is the mean cross-entropy of the test tail's next characters.
     vocab = json.loads((out / "vocab.json").read_text())["vocabulary"]
     inputs, targets = data.windows(data.encode(TEXT[-104:], vocab), 20)
-    probabilities = softmax(keras.ops.convert_to_numpy(generate.load_model(out)(inputs, training=False)))
+    probabilities = softmax(keras.ops.convert_to_numpy(generate.load(out)[0].trained(inputs, training=False)))
     picked = np.take_along_axis(probabilities, targets[..., None], axis=-1)
     assert -np.log(picked).mean() == pytest.approx(nats, rel=1e-4)
     printed = capsys.readouterr().out
@@ -381,8 +387,18 @@ def test_tiny_shakespeare_is_found_split_and_has_a_unigram_baseline(real_data, m
     unigram = data.unigram_loss(train_ids, val_ids, len(vocab))
     assert 3.0 < unigram < 3.5  # about 4.7 bits per character
     started = time.perf_counter()
-    baselines = train.score_baselines(train_ids, val_ids, test_ids, len(vocab), 100)
+    baselines = baseline.score_baselines(train_ids, val_ids, test_ids, len(vocab), 100)
     assert time.perf_counter() - started < 30  # counting 8 orders of 1 M characters and choosing one
     kneser_ney = baselines["ngram"]
     assert 4 <= kneser_ney["order"] <= 8
     assert kneser_ney["test"]["nats_per_char"] < 2.0 < baselines["unigram"]["test"]["nats_per_char"]
+
+
+@pytest.mark.slow
+def test_recipe_contract(tmp_path):
+    from shared.testing import check_recipe
+
+    path = tmp_path / "corpus.txt"
+    path.write_text(TEXT, encoding="utf-8")
+    check_recipe(train.main, tmp_path / "run", ["--text", str(path), *FAST], files=("vocab.json",),
+                 infer=lambda out: cli.main(["generate", "--model", str(out), "--prompt", "the ", "--length", "20"]))

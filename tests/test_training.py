@@ -4,17 +4,18 @@ import time
 import keras
 import numpy as np
 import pytest
-from tiny import Interrupt, TinyConfig, tiny_gru, tiny_problem
-
-from shared.training import (
-    Adam,
-    TimeBudget,
-    compile_model,
-    fit,
-    is_interrupted,
-    make_optimizer,
-    setup,
+from tiny import (
+    Interrupt,
+    TinyConfig,
+    config_compile,
+    config_fit,
+    config_setup,
+    tiny_gru,
+    tiny_problem,
 )
+
+from shared.optimizer import Adam, make_optimizer
+from shared.training import TimeBudget, is_interrupted
 
 
 def test_clipnorm_bounds_what_reaches_adams_moments():
@@ -41,9 +42,9 @@ def test_clipnorm_zero_turns_clipping_off_and_class_is_serializable():
 
 
 def tiny_model(config):
-    setup(config)
+    config_setup(config)
     model = tiny_gru()
-    compile_model(model, config, loss="binary_crossentropy", metrics=["accuracy"])
+    config_compile(model, config, loss="binary_crossentropy", metrics=["accuracy"])
     return model
 
 
@@ -56,7 +57,7 @@ def test_fit_logs_gradient_norms_and_loss_falls(tmp_path):
     config = TinyConfig()
     x, y = tiny_problem()
     model = tiny_model(config)
-    result = fit(model, batches(x, y), batches(x, y), config, tmp_path, verbose=0)
+    result = config_fit(model, batches(x, y), batches(x, y), config, tmp_path, verbose=0)
     rows = result["epochs"]
     assert len(rows) == 4
     assert float(rows[-1]["loss"]) < float(rows[0]["loss"])
@@ -71,13 +72,13 @@ def test_killed_run_resumes_from_its_last_finished_epoch(tmp_path):
     config = TinyConfig()
     x, y = tiny_problem()
     with pytest.raises(KeyboardInterrupt):
-        fit(tiny_model(config), batches(x, y), batches(x, y), config, tmp_path,
+        config_fit(tiny_model(config), batches(x, y), batches(x, y), config, tmp_path,
             extra_callbacks=[Interrupt(after=1)], verbose=0)
     assert is_interrupted(tmp_path)
     with (tmp_path / "training_log.csv").open() as handle:
         assert [row["epoch"] for row in csv.DictReader(handle)] == ["0", "1"]
 
-    result = fit(tiny_model(config), batches(x, y), batches(x, y), config, tmp_path, verbose=0)
+    result = config_fit(tiny_model(config), batches(x, y), batches(x, y), config, tmp_path, verbose=0)
     assert result["resumed_from_epoch"] == 2
     assert [row["epoch"] for row in result["epochs"]] == ["0", "1", "2", "3"]
     # The resumed epoch starts from the saved weights, not from scratch.
@@ -92,7 +93,7 @@ def test_nan_loss_stops_training_with_a_clear_error(tmp_path):
     x, y = tiny_problem()
     x[5, 2, 1] = np.nan
     with pytest.raises(TrainingError, match="loss became nan"):
-        fit(tiny_model(config), batches(x, y), batches(x, y), config, tmp_path, verbose=0)
+        config_fit(tiny_model(config), batches(x, y), batches(x, y), config, tmp_path, verbose=0)
 
 
 def test_seeding_makes_runs_repeatable(tmp_path):
@@ -100,7 +101,7 @@ def test_seeding_makes_runs_repeatable(tmp_path):
     x, y = tiny_problem()
     losses = []
     for name in ("a", "b"):
-        result = fit(tiny_model(config), batches(x, y), batches(x, y), config, tmp_path / name, verbose=0)
+        result = config_fit(tiny_model(config), batches(x, y), batches(x, y), config, tmp_path / name, verbose=0)
         losses.append([row["loss"] for row in result["epochs"]])
     assert losses[0] == losses[1]
 
@@ -130,7 +131,7 @@ def test_mixed_precision_trains_with_finite_loss_and_float32_outputs(tmp_path):
     try:
         model = tiny_model(config)
         assert model.layers[1].compute_dtype in ("bfloat16", "float16")  # the recurrent layer
-        result = fit(model, batches(x, y), batches(x, y), config, tmp_path, verbose=0)
+        result = config_fit(model, batches(x, y), batches(x, y), config, tmp_path, verbose=0)
         assert all(np.isfinite(float(row["loss"])) for row in result["epochs"])
         assert model.predict(x[:2], verbose=0).dtype == np.float32
     finally:
@@ -164,10 +165,10 @@ def test_time_budget_works_under_mixed_precision_with_constant_and_cosine_rates(
     try:
         for schedule in ("constant", "cosine"):
             config = TinyConfig(epochs=2, mixed_precision=True, lr_schedule=schedule)
-            setup(config)
+            config_setup(config)
             model = tiny_gru()
-            compile_model(model, config, loss="binary_crossentropy", steps_per_epoch=8)
-            result = fit(model, batches(x, y), batches(x, y), config, tmp_path / schedule, budget_seconds=0.1,
+            config_compile(model, config, loss="binary_crossentropy", steps_per_epoch=8)
+            result = config_fit(model, batches(x, y), batches(x, y), config, tmp_path / schedule, budget_seconds=0.1,
                          extra_callbacks=[Slow()], verbose=0)
             assert all(np.isfinite(float(row["loss"])) for row in result["epochs"])
             assert len(result["epochs"]) == 1  # the budget stopped it in the first epoch
@@ -198,10 +199,10 @@ def test_a_resumed_time_budget_counts_the_killed_part_and_starts_from_the_config
     config = TinyConfig(epochs=50)
     x, y = tiny_problem()
     with pytest.raises(KeyboardInterrupt):
-        fit(tiny_model(config), batches(x, y), batches(x, y), config, tmp_path, budget_seconds=2.0,
+        config_fit(tiny_model(config), batches(x, y), batches(x, y), config, tmp_path, budget_seconds=2.0,
             extra_callbacks=[Step(), Interrupt(after=1)], verbose=0)
     first = RateAtStart()
-    result = fit(tiny_model(config), batches(x, y), batches(x, y), config, tmp_path, budget_seconds=2.0,
+    result = config_fit(tiny_model(config), batches(x, y), batches(x, y), config, tmp_path, budget_seconds=2.0,
                  extra_callbacks=[first, Step()], verbose=0)
     assert first.rate == pytest.approx(config.lr * (0.1 + 0.9 * (1 - 1.6 / 2.0) / 0.3), rel=1e-5)
     elapsed = [float(row["elapsed_seconds"]) for row in result["epochs"]]
@@ -222,18 +223,18 @@ def test_a_run_killed_after_an_epoch_and_resumed_ends_with_the_uninterrupted_wei
         return slices((x, y), shuffle_seed=3).batch(16)
 
     def model():
-        setup(config)
+        config_setup(config)
         network = tiny_gru()
-        compile_model(network, config, loss="binary_crossentropy", steps_per_epoch=8)
+        config_compile(network, config, loss="binary_crossentropy", steps_per_epoch=8)
         return network
 
     whole = model()
-    fit(whole, shuffled(), batches(x, y), config, tmp_path / "whole", budget_seconds=600, verbose=0)
+    config_fit(whole, shuffled(), batches(x, y), config, tmp_path / "whole", budget_seconds=600, verbose=0)
     with pytest.raises(KeyboardInterrupt):
-        fit(model(), shuffled(), batches(x, y), config, tmp_path / "killed", budget_seconds=600,
+        config_fit(model(), shuffled(), batches(x, y), config, tmp_path / "killed", budget_seconds=600,
             extra_callbacks=[Interrupt(after=1)], verbose=0)
     resumed = model()
-    result = fit(resumed, shuffled(), batches(x, y), config, tmp_path / "killed", budget_seconds=600, verbose=0)
+    result = config_fit(resumed, shuffled(), batches(x, y), config, tmp_path / "killed", budget_seconds=600, verbose=0)
     assert result["resumed_from_epoch"] == 2
     for a, b in zip(whole.get_weights(), resumed.get_weights()):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)  # stated tolerance: float32 round-off only

@@ -16,7 +16,10 @@ import sacrebleu
 from recipes.translate import __main__ as cli
 from recipes.translate import data, model, scoring, train, translate
 from shared.artifacts import load_model, publish
+from shared.config import to_json
 from shared.errors import UserError
+from shared.inference import inference_copy
+from shared.run import compile_from_config
 from shared.training import evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -209,7 +212,7 @@ def test_reported_loss_is_the_mean_cross_entropy_per_target_token(attention):
     keras.utils.set_random_seed(2)
     config = tiny_config(attention=attention, max_len=12)
     translator = model.build_translator(config, len(source_vocab), len(target_vocab))
-    train.compile_translator(translator, config)
+    compile_from_config(translator, config, loss=model.translation_loss())
     batches = data.batches(*data.encode_pairs(pairs, source_vocab, target_vocab), 3)
     translator.fit(batches, epochs=10, shuffle=False, verbose=0)  # away from uniform predictions, so batches differ
     total, tokens, per_batch, rows = 0.0, 0, [], []
@@ -274,8 +277,8 @@ def test_saved_model_translates_raw_strings_identically_after_reload(tmp_path):
     trained, config, translator = tiny_translator(seed=5)
     sentences = ["El gato come pan.", "¿El perro ve agua?", "el perro ve xyz"]
     before = translator.translate(sentences), translator.translate(sentences, beam_size=3)
-    publish(tmp_path, {"config.json": train.to_json(config, "translate"),
-                       "vocab.json": json.dumps(VOCABULARIES)}, model=train.inference_copy(trained))
+    publish(tmp_path, {"config.json": to_json(config, "translate"),
+                       "vocab.json": json.dumps(VOCABULARIES)}, model=inference_copy(trained))
     reloaded = translate.load(tmp_path)
     assert (reloaded.translate(sentences), reloaded.translate(sentences, beam_size=3)) == before
 
@@ -510,3 +513,11 @@ def test_teacher_forced_loss_falls_on_a_real_slice(real_data, monkeypatch):
     translator.fit(batches, epochs=3, verbose=0)
     after = translator.evaluate(batches, verbose=0)
     assert after < before - 1.0, (before, after)
+
+
+@pytest.mark.slow
+def test_recipe_contract(pairs_file, tmp_path):
+    from shared.testing import check_recipe
+
+    check_recipe(train.main, tmp_path / "run", ["--data", str(pairs_file), *TINY], files=("vocab.json", "test.tsv"),
+                 infer=lambda out: cli.main(["translate", "--model", str(out), "El gato come pan.", "¿Agua?"]))

@@ -43,3 +43,23 @@ class Interrupt(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if epoch == self.after:
             raise KeyboardInterrupt
+
+
+# The harness (shared.training) takes explicit arguments; these pass a config's fields, as
+# shared.run.TrainingRun does for the recipes.
+def config_setup(config):
+    from shared.training import setup
+
+    return setup(seed=config.seed, mixed_precision=config.mixed_precision, strategy=config.strategy)
+
+
+def config_compile(model, config, **options):
+    from shared.run import compile_from_config
+
+    compile_from_config(model, config, **options)
+
+
+def config_fit(model, train_data, val_data, config, workdir, **options):
+    from shared.run import fit_from_config
+
+    return fit_from_config(model, train_data, val_data, config, workdir, **options)

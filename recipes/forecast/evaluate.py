@@ -1,11 +1,9 @@
 """Score forecasts on the test period beside the baselines that a forecast must beat, and plot them."""
 import io
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only, never a window; must precede pyplot
 import numpy as np
-from matplotlib import pyplot as plt
+
+from shared.report import pyplot
 
 from .windows import to_prices
 
@@ -67,6 +65,7 @@ def print_table(title, day):
 
 def plot_test(test, prices, title):
     """Actual price, next-day median forecast, 80% band and persistence on the test period, as PNG bytes."""
+    plt = pyplot()  # Agg: files only
     fig, axes = plt.subplots(2, 1, figsize=(11, 7))
     dates = test.target_dates[:, 0]
     for axis, keep in ((axes[0], slice(None)), (axes[1], slice(-PLOT_LAST_DAYS, None))):

@@ -3,20 +3,14 @@ import dataclasses
 import json
 from pathlib import Path
 
-import numpy as np
-
-from shared.artifacts import ensure_writable, publish
-from shared.config import TrainConfig, option, parse, to_json
-from shared.data import prefetched, slices
-from shared.device import is_chief
-from shared.errors import UserError, reported
-from shared.report import metrics_json, plot_curves, training_facts
-from shared.training import check_resumable, compile_model, fit, setup
+from shared.errors import UserError
+from shared.run import TrainConfig, TrainingRun, option
 
 from . import data, evaluate, model, windows
 
 RECIPE = __name__.split(".")[-2]  # the folder's name, so a copied recipe is its own recipe
-SMOKE = {"rows": 1500, "epochs": 2}  # a --smoke run: the last rows of the file, two epochs
+SMOKE = {"rows": 1500}  # a --smoke run: the last rows of the file
+SMOKE_CAPS = {"epochs": 2}  # and two epochs
 ALIASES = {"close": "return", "returns": "return", "high-low": "range", "hl": "range"}
 
 
@@ -54,60 +48,44 @@ def feature_names(text):
     return names
 
 
-def batches(part, scaler, batch_size, shuffle_seed=None):
-    # With a seed each epoch's order is a function of (seed, epoch): a resumed run sees the same batches.
-    pairs = slices((windows.standardise(part.x, scaler), part.y.astype("float32")), shuffle_seed)
-    return prefetched(pairs.batch(batch_size))
-
-
-def run(config):
-    """Train and evaluate; returns the metrics written to OUT/metrics.json."""
-    if config.smoke:
-        config.epochs = min(config.epochs, SMOKE["epochs"])
+def train(run):
+    """Train, save, then score the test period once beside the baselines; returns OUT/metrics.json's content."""
+    config = run.config
     if config.vol_window > config.window:
         raise UserError(f"--vol-window {config.vol_window} is longer than --window {config.window}")
     names = feature_names(config.features)
-    config_json = to_json(config, RECIPE)
-    check_resumable(config.out, config_json)
     prices = data.load(config.csv, config.ticker, config.target)
     if config.smoke and len(prices) > SMOKE["rows"]:
         prices = data.Prices(prices.dates[-SMOKE["rows"]:], {k: v[-SMOKE["rows"]:] for k, v in prices.columns.items()},
                              prices.target, prices.source, prices.notes + [f"smoke: last {SMOKE['rows']} rows"])
-    (train, val, test), scaler, bounds = windows.build(prices, names, config.window, config.horizon,
-                                                       config.vol_window, (config.val_fraction, config.test_fraction))
-    ensure_writable(config.out)
-    strategy = setup(config)
+    (train_part, val, test), scaler, bounds = windows.build(
+        prices, names, config.window, config.horizon, config.vol_window, (config.val_fraction, config.test_fraction))
     print(f"data: {prices.source}, {len(prices)} days, forecasting {prices.target}"
           + ("  [smoke: a small slice, not a real result]" if config.smoke else ""))
     for note in prices.notes:
         print(f"  cleaned: {note}")
-    for name, part, (start, stop) in zip(windows.SPLITS, (train, val, test), bounds):
+    for name, part, (start, stop) in zip(windows.SPLITS, (train_part, val, test), bounds):
         print(f"  {name:<10} {prices.dates[start]} .. {prices.dates[stop - 1]}  {len(part):>6} windows")
-    print(f"  inputs (batch, {config.window}, {train.x.shape[2]}): {', '.join(names)}, log volatility level; "
+    print(f"  inputs (batch, {config.window}, {train_part.x.shape[2]}): {', '.join(names)}, log volatility level; "
           f"targets (batch, {config.horizon})")
 
-    batch = config.batch_size * strategy.num_replicas_in_sync
-    with strategy.scope():
-        forecaster = model.build_forecaster(config, train.x.shape[2])
-        compile_model(forecaster, config, loss=model.pinball_loss, steps_per_epoch=-(-len(train) // batch))
+    with run.scope():
+        forecaster = model.build_forecaster(config, train_part.x.shape[2])
+        run.compile(forecaster, loss=model.pinball_loss, steps_per_epoch=-(-len(train_part) // run.batch_size))
     forecaster.summary(print_fn=lambda line, **_: print("  " + line))
-    history = fit(forecaster, batches(train, scaler, batch, config.seed), batches(val, scaler, batch),
-                  config, config.out, config_json=config_json)
+    run.fit(forecaster, windows.batches(train_part, scaler, run.batch_size, config.seed),
+            windows.batches(val, scaler, run.batch_size))
 
     # The 80% band is calibrated on outcomes the forecaster has seen: the validation period, then,
     # with --calibration-days, each test day's most recent known outcomes (never its own future).
     val_quantiles = forecaster.predict(windows.standardise(val.x, scaler), batch_size=1024, verbose=0)
     val_needed = windows.needed_factors(val.y, val_quantiles.astype("float64"))  # (n_val, horizon)
-    scaler["interval_scales"] = np.quantile(val_needed, 0.8, axis=0, method="higher").tolist()
+    scaler["interval_scales"] = windows.interval_scales(val.y, val_quantiles.astype("float64")).tolist()
     print(f"\ninterval calibrated on the validation period: half-widths x "
           f"{', '.join(f'{s:.3f}' for s in scaler['interval_scales'])}"
           + (f", then on each test day's last {config.calibration_days} known outcomes"
              if config.calibration_days else ""))
-    chief = is_chief(strategy)  # multiworker: one model, written by the chief
-    if chief:  # saved before anything else can fail: scoring never costs the trained weights
-        publish(config.out, {"config.json": config_json, "scaler.json": json.dumps(scaler, indent=2) + "\n",
-                             "curves.png": plot_curves(history["epochs"])}, model=forecaster,
-                stale=("metrics.json", "test_forecast.png"))  # an earlier run's figures: another model's
+    run.save(forecaster, {"scaler.json": json.dumps(scaler, indent=2) + "\n"})  # before the test is scored
 
     # The test period is touched here, once, with the best epoch's weights.
     raw = forecaster.predict(windows.standardise(test.x, scaler), batch_size=1024, verbose=0).astype("float64")
@@ -124,27 +102,14 @@ def run(config):
                                                       for k in ("coverage", "width", "width_pct")}
     for day in sorted({1, config.horizon}):
         evaluate.print_table(f"test period, {day} day(s) ahead ({len(test)} forecasts)", results[f"day_{day}"])
-    metrics = {
-        "recipe": RECIPE, "smoke": config.smoke, "data": prices.source, "target": prices.target,
-        "features": names, "cleaned": prices.notes,
+    return run.finish({
+        "data": prices.source, "target": prices.target, "features": names, "cleaned": prices.notes,
         "periods": {name: {"from": str(prices.dates[start]), "to": str(prices.dates[stop - 1]), "windows": len(part)}
-                    for name, part, (start, stop) in zip(windows.SPLITS, (train, val, test), bounds)},
+                    for name, part, (start, stop) in zip(windows.SPLITS, (train_part, val, test), bounds)},
         "test": results,
-        **training_facts(history),
-    }
-    if not chief:
-        print("\nfinished; the chief worker saves the model")
-        return metrics
-    publish(config.out, {"metrics.json": metrics_json(metrics),
-                         "test_forecast.png": evaluate.plot_test(test, prices_q, Path(prices.source).stem)})
-    print(f"\nsaved model, config, scaler, metrics and plots in {config.out}/ "
-          f"({metrics['train_seconds'] / 60:.1f} min of training)")
-    return metrics
+    }, {"test_forecast.png": evaluate.plot_test(test, prices_q, Path(prices.source).stem)})
 
 
 def main(argv=None):
-    prog = f"python -m recipes.{RECIPE}"
-    with reported(prog):
-        config = parse(Config, argv, recipe=RECIPE, description=__doc__,
-                       epilog=f"then: {prog} predict --model OUT --csv PRICES.csv")
-        return run(config)
+    return TrainingRun.main(Config, argv, train, recipe=RECIPE, description=__doc__, smoke=SMOKE_CAPS,
+                            epilog=f"then: python -m recipes.{RECIPE} predict --model OUT --csv PRICES.csv")

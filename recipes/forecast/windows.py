@@ -15,6 +15,7 @@ import dataclasses
 
 import numpy as np
 
+from shared.data import prefetched, slices
 from shared.errors import UserError
 
 FEATURES = ("return", "range", "volume")
@@ -192,3 +193,12 @@ def widen(quantiles, scales):
 
 def standardise(x, scaler):
     return ((x - np.array(scaler["mean"])) / np.array(scaler["std"])).astype("float32")
+
+
+def batches(part, scaler, batch_size, shuffle_seed=None):
+    """A tf.data pipeline of (standardised windows (batch, window, features), targets (batch, horizon)).
+
+    With a seed each epoch's order is a function of (seed, epoch): a resumed run sees the same batches.
+    """
+    pairs = slices((standardise(part.x, scaler), part.y.astype("float32")), shuffle_seed)
+    return prefetched(pairs.batch(batch_size))

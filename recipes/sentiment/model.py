@@ -2,6 +2,7 @@
 import keras
 from keras import layers
 
+from shared.inference import inference_copy
 from shared.layers import apply_stack, stacked_recurrent
 
 
@@ -26,8 +27,6 @@ def build_classifier(config, vocab_size):
 
 def with_vectorizer(vectorizer, classifier):
     """The model users get: raw review strings (batch,) in, P(positive) (batch, 1) out."""
-    # An uncompiled copy: the trained classifier carries Adam's moments, two thirds of the file.
-    weights_only = keras.Model.from_config(classifier.get_config())  # clone_model would copy compile()
-    weights_only.set_weights(classifier.get_weights())
     text = keras.Input(shape=(), dtype="string", name="review")
-    return keras.Model(text, weights_only(vectorizer(text)), name="sentiment")
+    # An uncompiled copy: the trained classifier carries Adam's moments, two thirds of the file.
+    return keras.Model(text, inference_copy(classifier)(vectorizer(text)), name="sentiment")

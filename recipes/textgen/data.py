@@ -64,6 +64,8 @@ def load_text(text_path, corpus, encoding):
         raise UserError("give either --text or --corpus, not both")
     if text_path:
         return read_corpus(text_path, encoding), str(text_path)
+    if corpus == "home":
+        return HOME, 'the built-in word "HOME"'
     if corpus:
         path = locate(CORPORA[corpus][0], _fetch(corpus))
         return read_corpus(path, encoding), str(path)

@@ -4,17 +4,14 @@ Temperature T divides the logits before the softmax: T < 1 sharpens the distribu
 T > 1 flattens it, T = 0 means greedy (always the most likely character). Top-k keeps
 the k most likely characters, renormalised, and never emits any other.
 """
-import json
 import sys
-from pathlib import Path
 
-import keras
 import numpy as np
 from keras import ops
 
-from shared.artifacts import load_model
-from shared.config import command_parser, load_saved
+from shared.config import command_parser
 from shared.errors import UserError, reported
+from shared.inference import compiled, load_run, state_count
 
 from . import data, model
 
@@ -39,30 +36,15 @@ def distribution(logits, temperature=1.0, top_k=0):
     return probabilities / probabilities.sum()
 
 
-def compiled_call(network, state_shapes=()):
-    """`network([ids (1, time), *states])` in inference mode, traced once into a graph on TensorFlow.
-
-    Still a direct call of the model, not model.predict (which builds a dataset and a loop
-    per call); the graph spares Keras's eager per-layer overhead, about 25 ms a step on 2 CPU
-    cores against about 1.5 ms. Other backends get the plain call.
-    """
-    def call(ids, *states):
-        return network([ids, *states] if states else ids, training=False)
-    if keras.config.backend() != "tensorflow":
-        return call
-    import tensorflow as tf
-    signature = [tf.TensorSpec((1, None), "int32")] + [tf.TensorSpec(shape, "float32") for shape in state_shapes]
-    return tf.function(call, input_signature=signature)
-
-
 class Generator:
     """The trained network turned into a step function: (character ids, states) -> (logits, states)."""
 
     def __init__(self, trained, vocab, cell, units, num_layers):
         self.vocab = list(vocab)
+        self.trained = trained  # the whole-window model, as saved
         self.step = model.build_step_model(trained, cell, units, num_layers)
-        self.state_shapes = [(1, units)] * (num_layers * model.state_count(cell))
-        self.call = compiled_call(self.step, self.state_shapes)
+        self.state_shapes = [(1, units)] * (num_layers * state_count(cell))
+        self.call = compiled(self.step, [((1, None), "int32")] + [(shape, "float32") for shape in self.state_shapes])
 
     def feed(self, ids, states=None):
         """Run `ids` (a 1-D sequence) from `states` (None: zeros); (logits (time, vocab), new states)."""
@@ -118,12 +100,8 @@ def stream(generator, prompt, length, temperature, top_k=0, seed=0, out=None):
 
 def load(model_dir):
     """(Generator, saved vocabulary file) for a training run's output folder; refuses other recipes' models."""
-    config = load_saved(model_dir, RECIPE)
-    vocab_path = Path(model_dir) / "vocab.json"
-    if not vocab_path.is_file():
-        raise UserError(f"{model_dir}: no vocab.json (not a finished {RECIPE} run)")
-    saved = json.loads(vocab_path.read_text(encoding="utf-8"))
-    trained = load_model(model_dir)
+    trained, config, files = load_run(model_dir, RECIPE, "vocab.json")
+    saved = files["vocab.json"]
     return Generator(trained, saved["vocabulary"], config["cell"], config["units"], config["layers"]), saved
 
 

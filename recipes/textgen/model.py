@@ -2,6 +2,7 @@
 import keras
 from keras import layers
 
+from shared.inference import state_count
 from shared.layers import apply_stack, recurrent_layer, stacked_recurrent
 
 STACK = "rnn"  # the recurrent layers are named rnn_1 .. rnn_n; generation finds them by these names
@@ -18,10 +19,6 @@ def build_language_model(config, vocab_size):
     # Logits, float32 even under mixed precision; the loss applies the softmax.
     logits = layers.Dense(vocab_size, dtype="float32", name="logits")(hidden)
     return keras.Model(ids, logits, name="char_lm")
-
-
-def state_count(cell):
-    return 2 if cell == "lstm" else 1  # LSTM carries (h, c); GRU and SimpleRNN only h
 
 
 def build_step_model(trained, cell, units, num_layers):

@@ -12,6 +12,7 @@ from keras import ops
 
 from shared.config import command_parser
 from shared.errors import UserError, reported
+from shared.inference import compiled
 
 from . import generate
 
@@ -42,7 +43,7 @@ def time_window(window_call, ids, first, every=1):
 
 def measure(generator, trained, prompt, length, every=1, seed=0):
     """One row of the speed table for `length` new characters."""
-    window_call = generate.compiled_call(trained)  # the same kind of call as the generator's
+    window_call = compiled(trained, [((1, None), "int32")])  # the same kind of call as the generator's
     "".join(generator.characters(prompt, 2, 0.8))  # trace both graphs before timing
     window_call(generator.encode(prompt)[None])
     text, carried = time_carried(generator, prompt, length, seed)
@@ -67,7 +68,7 @@ def main(argv=None):
         if min(args.lengths) <= 0:
             raise UserError(f"--lengths must be at least 1, got {min(args.lengths)}")
         generator, _ = generate.load(args.model)
-        trained = generate.load_model(Path(args.model))
+        trained = generator.trained
         rows = []
         print(f"{'chars':>6} {'carried chars/s':>16} {'window chars/s':>15} {'ratio':>7}")
         for length in args.lengths:

@@ -238,8 +238,8 @@ def batches(sources, targets, batch_size, shuffle_seed=None):
     chunks = []
     for begin in range(0, len(order), batch_size):
         chosen = order[begin: begin + batch_size]
-        source = _pad([sources[i] for i in chosen])
-        target = _pad([targets[i] for i in chosen])
+        source = pad([sources[i] for i in chosen])
+        target = pad([targets[i] for i in chosen])
         chunks.append(teacher_forced(source, target))
     chunks = per_token_weights(chunks)
 
@@ -279,7 +279,7 @@ def per_token_weights(chunks):
             for (inputs, target, weight), count, rows in zip(chunks, tokens, sentences)]
 
 
-def _pad(rows, length=None):
+def pad(rows, length=None):
     """(len(rows), longest) int32, right-padded with 0."""
     length = length or max(len(row) for row in rows)
     out = np.zeros((len(rows), length), dtype="int32")

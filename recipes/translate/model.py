@@ -19,6 +19,7 @@ mask that count is the number of target words.
 import keras
 from keras import layers, ops
 
+from shared.inference import state_count
 from shared.layers import apply_stack, recurrent_layer, stacked_recurrent
 
 from . import data
@@ -36,8 +37,9 @@ def _float32(tensor):
     return ops.cast(tensor, "float32")
 
 
-def state_count(cell):
-    return 2 if cell == "lstm" else 1  # LSTM carries (h, c); GRU and SimpleRNN only h
+def translation_loss():
+    """Cross-entropy from the logits; with data.batches' weights the reported loss is per English target token."""
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
 
 def _attention_layer(kind):

@@ -7,37 +7,22 @@ the model never saw longer sentences, and truncating would silently drop meaning
 A sentence with some unknown words is translated (they are read as [UNK]) and the
 unknown words are listed on stderr.
 """
-import json
 import sys
 from pathlib import Path
 from types import SimpleNamespace
 
-import keras
 import numpy as np
 from keras import ops
 
-from shared.artifacts import load_model
-from shared.config import command_parser, load_saved
+from shared.config import command_parser
 from shared.data import read_text
 from shared.errors import UserError, reported
+from shared.inference import compiled, load_run, state_count
 
 from . import data, model
 
 RECIPE = __name__.split(".")[-2]
 LENGTH_PENALTY = 0.6  # beam search ranks finished translations by log P / ((5 + length) / 6) ** 0.6 (GNMT)
-
-
-def _compiled(network, signature):
-    """`network(inputs)` in inference mode, traced once into a graph on TensorFlow (a plain call elsewhere).
-
-    A direct call, not model.predict (which builds a dataset and a loop on every call).
-    """
-    def call(*inputs):
-        return network(list(inputs) if len(inputs) > 1 else inputs[0], training=False)
-    if keras.config.backend() != "tensorflow":
-        return call
-    import tensorflow as tf
-    return tf.function(call, input_signature=[tf.TensorSpec(shape, dtype) for shape, dtype in signature])
 
 
 class Translator:
@@ -50,10 +35,10 @@ class Translator:
         self.target_vocab = data.Vocabulary(vocabularies["english"])
         self.truecase = vocabularies.get("truecase", {})
         self.max_len = config.max_len
-        self.states = model.state_count(config.cell) * config.layers
+        self.states = state_count(config.cell) * config.layers
         memory_dim = config.units if config.attention != "none" else 2 * config.units
-        self.encode_call = _compiled(model.encoder_model(trained, config), [((None, None), "int32")])
-        self.step_call = _compiled(model.decoder_step_model(trained, config),
+        self.encode_call = compiled(model.encoder_model(trained, config), [((None, None), "int32")])
+        self.step_call = compiled(model.decoder_step_model(trained, config),
                                    [((None, 1), "int32"), ((None, None, memory_dim), "float32"),
                                     ((None, None), "int32")] + [((None, config.units), "float32")] * self.states)
         # Never emitted: padding, [UNK] (a word the model cannot spell out) and [start].
@@ -87,7 +72,7 @@ class Translator:
     # --- decoding ---------------------------------------------------------------------------
 
     def _encode(self, sources):
-        source = data._pad(sources)  # (batch, S)
+        source = data.pad(sources)  # (batch, S)
         memory, *initial = self.encode_call(ops.convert_to_tensor(source))
         layers = self.states // len(initial)
         return source, memory, initial * layers  # each decoder layer starts from the bridged state
@@ -194,17 +179,15 @@ def _logsumexp(logits):
 
 def load(model_dir):
     """A Translator for a training run's output folder; refuses other recipes' models."""
-    config = load_saved(model_dir, RECIPE)
-    vocab_path = Path(model_dir) / "vocab.json"
-    if not vocab_path.is_file():
-        raise UserError(f"{model_dir}: no vocab.json (not a finished {RECIPE} run)")
-    vocabularies = json.loads(vocab_path.read_text(encoding="utf-8"))
-    return Translator(load_model(model_dir), config, vocabularies)
+    trained, config, files = load_run(model_dir, RECIPE, "vocab.json")
+    return Translator(trained, config, files["vocab.json"])
 
 
 def save_attention(translator, sentence, path):
     """The greedy translation of one sentence and its attention heatmap (English rows, Spanish columns) as PNG."""
-    from shared.report import plt  # Agg backend, set by shared.report
+    from shared.report import pyplot
+
+    plt = pyplot()
 
     sources, _ = translator.prepare([sentence])
     outputs, attention = translator.greedy(sources, return_attention=True)

@@ -1,0 +1,144 @@
+"""One training run and its output folder: what a recipe's train.py hands over to shared/.
+
+    def main(argv=None):
+        return TrainingRun.main(Config, argv, train, recipe=RECIPE, description=__doc__,
+                                smoke={"epochs": 2})
+
+    def train(run):                               # the recipe's task, top to bottom
+        config = run.config                       # parsed and validated; --smoke caps applied
+        ... load and split the data, batches of run.batch_size ...
+        with run.scope():                         # the distribution strategy's scope
+            network = build(...)
+            run.compile(network, loss=..., metrics=[...], steps_per_epoch=...)
+        run.fit(network, train_batches, val_batches)
+        run.save(model_for_users, {"vocab.json": ...})   # the model first: scoring cannot lose it
+        ... evaluate once on the test split, beside the baselines ...
+        return run.finish(metrics)                 # metrics.json, and the summary line
+
+The run owns, in this order: parsing (unknown or ill-typed options are one line, exit 2);
+the resume check (an interrupted run in --out with other settings is refused before any data
+is read); the writability of --out; seeding, the precision policy and the distribution strategy
+(before any TensorFlow op); the batch across replicas; compile; fit (training_log.csv,
+checkpoints/, backup/ and resume, the time budget); the chief guard; atomic publishing of the
+model, config.json, curves.png and metrics.json. User mistakes anywhere end in one line.
+"""
+from pathlib import Path
+
+from shared import training
+from shared.artifacts import check_writable, publish
+from shared.config import TrainConfig, option, parse, to_json
+from shared.device import is_chief
+from shared.errors import UserError, reported
+from shared.report import metrics_json, plot_curves, training_facts
+
+
+class TrainingRun:
+    """A training run of `recipe` with `config`, writing to config.out."""
+
+    def __init__(self, config, recipe):
+        self.config, self.recipe, self.out = config, recipe, Path(config.out)
+        self.config_json = to_json(config, recipe)
+        training.check_resumable(self.out, self.config_json)  # before anything is read or written
+        check_writable(self.out)  # creates nothing yet: bad data later leaves no empty folder
+        self.strategy = training.setup(seed=config.seed, mixed_precision=config.mixed_precision,
+                                       strategy=config.strategy)
+        self.history = None
+
+    @classmethod
+    def main(cls, config_class, argv, train, *, recipe, description=None, epilog=None, smoke=None, command=""):
+        """Parse argv into config_class, start the run and return train(run); user mistakes are one line.
+
+        smoke: {field: cap} applied to the config under --smoke (e.g. {"epochs": 2}), so the
+        saved config says what ran. command: the sub-command's name, for messages (e.g. "home").
+        """
+        prog = " ".join(filter(None, ("python -m recipes." + recipe, command)))
+        with reported(prog):
+            config = parse(config_class, argv, recipe=recipe, description=description, epilog=epilog, prog=prog)
+            if config.smoke:
+                for name, cap in (smoke or {}).items():
+                    setattr(config, name, min(getattr(config, name), cap))
+            return train(cls(config, recipe))
+
+    # --- training -------------------------------------------------------------------------
+
+    @property
+    def batch_size(self):
+        """Examples per step: --batch-size per replica, times the replicas."""
+        return self.config.batch_size * self.strategy.num_replicas_in_sync
+
+    @property
+    def chief(self):
+        """Whether this process writes the results (every process but a non-chief multiworker worker)."""
+        return is_chief(self.strategy)
+
+    def scope(self):
+        """Build and compile models inside this: their variables then live on the strategy's devices."""
+        return self.strategy.scope()
+
+    def compile(self, model, *, loss, metrics=(), steps_per_epoch=None):
+        """Compile with the shared optimizer; --lr-schedule cosine needs steps_per_epoch."""
+        compile_from_config(model, self.config, loss=loss, metrics=metrics, steps_per_epoch=steps_per_epoch)
+
+    def fit(self, model, train_data, val_data, *, budget_minutes=0.0):
+        """Train with early stopping and resume; the model ends with its best epoch's weights.
+
+        Returns the history: epochs (the log's rows, across resumes), train_seconds, resumed_from_epoch.
+        """
+        self.history = fit_from_config(model, train_data, val_data, self.config, self.out,
+                                       config_json=self.config_json, budget_seconds=budget_minutes * 60)
+        return self.history
+
+    def evaluate(self, model, data):
+        """Metrics of `model` on batches or (inputs, targets): run by every worker under multiworker."""
+        return training.evaluate(model, data)
+
+    def best_epoch_logs(self, prefix="val_"):
+        """{metric: value} of the best epoch's row in the log, for names starting with prefix (stripped)."""
+        rows = self.history["epochs"]
+        best = min(rows, key=lambda row: float(row["val_loss"]))
+        return {k.removeprefix(prefix): float(v) for k, v in best.items() if k.startswith(prefix) and v}
+
+    # --- results --------------------------------------------------------------------------
+
+    def save(self, model, files=None, curves=("loss",)):
+        """The chief publishes the model, config.json, `files` and curves.png, before any scoring.
+
+        An earlier run's metrics.json, which described another model, goes once the new model is in.
+        """
+        if not self.chief:
+            return
+        curves_png = plot_curves(self.history["epochs"], curves)
+        publish(self.out, {"config.json": self.config_json, "curves.png": curves_png, **(files or {})},
+                model=model, stale=("metrics.json",))
+
+    def finish(self, metrics, files=None):
+        """The chief writes metrics.json (with the training facts) and `files`; returns the metrics."""
+        metrics = {"recipe": self.recipe, "smoke": self.config.smoke, **metrics, **training_facts(self.history)}
+        if not self.chief:
+            print("\nfinished; the chief worker saves the model")
+            return metrics
+        publish(self.out, {"metrics.json": metrics_json(metrics), **(files or {})})
+        print(f"\nsaved the model, its settings, metrics and curves in {self.out}/ "
+              f"({metrics['train_seconds'] / 60:.1f} min of training)")
+        return metrics
+
+
+def compile_from_config(model, config, *, loss, metrics=(), steps_per_epoch=None):
+    """shared.training.compile_model with a TrainConfig's settings (lr, clipnorm, lr_schedule, epochs)."""
+    decay_steps = None
+    if config.lr_schedule == "cosine":
+        if not steps_per_epoch:
+            raise UserError("--lr-schedule cosine is not available in this recipe")
+        decay_steps = config.epochs * steps_per_epoch
+    training.compile_model(model, lr=config.lr, clipnorm=config.clipnorm, loss=loss, metrics=metrics,
+                           decay_steps=decay_steps)
+
+
+def fit_from_config(model, train_data, val_data, config, workdir, **options):
+    """shared.training.fit with a TrainConfig's settings (epochs, patience, batch_size, lr for a time budget)."""
+    base_lr = config.lr if config.lr_schedule == "constant" else None  # a schedule is left alone
+    return training.fit(model, train_data, val_data, workdir, epochs=config.epochs, patience=config.patience,
+                        batch_size=config.batch_size, base_lr=base_lr, **options)
+
+
+__all__ = ["TrainConfig", "TrainingRun", "option"]  # what a recipe imports from here
