@@ -18,7 +18,6 @@ import unicodedata
 from pathlib import Path
 
 import numpy as np
-import tensorflow as tf
 
 from shared.data import download, extract, locate, prefetched, read_text, shuffle_epoch
 from shared.errors import UserError
@@ -250,6 +249,8 @@ def batches(sources, targets, batch_size, shuffle_seed=None):
         # The epoch's order is a function of (seed, epoch): a resumed run sees the same batches.
         for index in np.random.default_rng([shuffle_seed, shuffle_epoch()]).permutation(len(chunks)):
             yield chunks[index]
+
+    import tensorflow as tf  # here: the model (built under any backend) reads this module's vocabulary constants
 
     signature = ((tf.TensorSpec((None, None), tf.int32), tf.TensorSpec((None, None), tf.int32)),
                  tf.TensorSpec((None, None), tf.int32), tf.TensorSpec((None, None), tf.float32))
