@@ -16,7 +16,7 @@ import tensorflow as tf
 from benchmarks.harness import timed, train_throughput, train_to_target
 from recipes.translate import data, model
 from recipes.translate.train import Config
-from recipes.translate.translate import Translator
+from recipes.translate.translator import Translator
 from shared.data import prefetched
 from shared.run import compile_from_config
 

@@ -41,7 +41,7 @@ def compiled(network, signature):
 
     signature: one (shape, dtype) per input, None for a free dimension. A direct call, not
     model.predict (which builds a dataset and a loop per call); the graph spares Keras's eager
-    per-layer overhead (about 25 ms a step on 2 CPU cores against 1.5 ms for textgen's step).
+    per-layer overhead, which dominates a one-step call (make bench: textgen's generate cases).
     """
     def call(*inputs):
         return network(list(inputs) if len(inputs) > 1 else inputs[0], training=False)

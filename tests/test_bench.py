@@ -79,7 +79,7 @@ def test_train_throughput_counts_the_shapes_it_timed():
 
 def test_every_recipe_benchmark_compares_cases_it_defines():
     for recipe in bench.recipes_with_benchmarks():
-        module = __import__(f"recipes.{recipe}.bench", fromlist=["CASES"])
+        module = __import__(f"benchmarks.{recipe}", fromlist=["CASES"])
         for case, baseline, _ in module.COMPARE:
             assert case in module.CASES and baseline in module.CASES, recipe
 

@@ -314,6 +314,7 @@ def test_recipe_contract(tmp_path, capsys):
     csv_path = prices_csv(tmp_path / "cycle.csv", structured(600))
 
     def infer(out):
+        capsys.readouterr()  # what training printed
         cli.main(["predict", "--model", str(out), "--csv", str(csv_path), "--json"])
         return json.loads(capsys.readouterr().out)["forecasts"]
 

@@ -14,7 +14,8 @@ import pytest
 import sacrebleu
 
 from recipes.translate import __main__ as cli
-from recipes.translate import data, model, scoring, train, translate
+from recipes.translate import data, model, scoring, train
+from recipes.translate import translator as inference
 from shared.artifacts import load_model, publish
 from shared.config import to_json
 from shared.errors import UserError
@@ -259,7 +260,7 @@ def tiny_translator(seed=3, **changes):
     keras.utils.set_random_seed(seed)
     config = tiny_config(**changes)
     trained = model.build_translator(config, len(VOCABULARIES["spanish"]), len(VOCABULARIES["english"]))
-    return trained, config, translate.Translator(trained, config, VOCABULARIES)
+    return trained, config, inference.Translator(trained, config, VOCABULARIES)
 
 
 def test_greedy_equals_beam_search_of_width_one():
@@ -279,7 +280,7 @@ def test_saved_model_translates_raw_strings_identically_after_reload(tmp_path):
     before = translator.translate(sentences), translator.translate(sentences, beam_size=3)
     publish(tmp_path, {"config.json": to_json(config, "translate"),
                        "vocab.json": json.dumps(VOCABULARIES)}, model=inference_copy(trained))
-    reloaded = translate.load(tmp_path)
+    reloaded = inference.load(tmp_path)
     assert (reloaded.translate(sentences), reloaded.translate(sentences, beam_size=3)) == before
 
 
@@ -390,7 +391,7 @@ def test_smoke_run_trains_evaluates_saves_then_translates(trained_run):
 def test_the_saved_run_translates_as_it_did_before_saving(trained_run):
     out, _ = trained_run
     metrics = json.loads((out / "metrics.json").read_text())
-    reloaded = translate.load(out)
+    reloaded = inference.load(out)
     spanish = [sample["spanish"] for sample in metrics["samples"]]
     assert reloaded.translate(spanish, strict=False) == [sample["greedy"] for sample in metrics["samples"]]
     assert reloaded.translate(spanish, 2, strict=False) == [sample["beam"] for sample in metrics["samples"]]
@@ -438,7 +439,7 @@ def test_a_failure_while_scoring_keeps_the_trained_model(pairs_file, tmp_path, m
     for name in ("model.keras", "vocab.json", "config.json", "test.tsv"):
         assert (out / name).is_file(), name
     assert not (out / "metrics.json").exists()
-    assert translate.load(out).translate(["El gato come pan."])[0] is not None
+    assert inference.load(out).translate(["El gato come pan."])[0] is not None
 
 
 @pytest.mark.slow

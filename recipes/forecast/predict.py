@@ -1,12 +1,11 @@
 """Forecast the next `horizon` days after the last row of a price CSV, with 80% intervals."""
 import json
-from pathlib import Path
 
 import numpy as np
 
-from shared.artifacts import load_model
-from shared.config import command_parser, load_saved
+from shared.config import command_parser
 from shared.errors import UserError, reported
+from shared.inference import load_run
 
 from . import data, model, windows  # noqa: F401  model registers the layer and loss the saved file names
 
@@ -26,7 +25,7 @@ def recent_scales(forecaster, prices, config, scaler):
                               config["vol_window"], scaler["floor"], scaler["train_sigma"]).tail(days)
     quantiles = np.asarray(forecaster.predict(windows.standardise(past.x, scaler), batch_size=1024, verbose=0),
                            dtype="float64")
-    return np.quantile(windows.needed_factors(past.y, quantiles), 0.8, axis=0, method="higher")
+    return windows.interval_scales(past.y, quantiles)
 
 
 def forecast(forecaster, prices, config, scaler):
@@ -52,13 +51,8 @@ def forecast(forecaster, prices, config, scaler):
 
 def load(model_dir):
     """(model, config dict, scaler dict) of a finished training run."""
-    config = load_saved(model_dir, RECIPE)
-    path = Path(model_dir) / "scaler.json"
-    try:
-        scaler = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        raise UserError(f"{path}: missing or unreadable; train again to write it") from None
-    return load_model(Path(model_dir)), config, scaler
+    forecaster, config, files = load_run(model_dir, RECIPE, "scaler.json")
+    return forecaster, config, files["scaler.json"]
 
 
 def main(argv=None):

@@ -1,12 +1,11 @@
 """Score raw reviews with a saved model: a probability and a label for each."""
-from pathlib import Path
 
 import numpy as np
 
-from shared.artifacts import load_model
-from shared.config import command_parser, load_saved
+from shared.config import command_parser
 from shared.data import read_text
 from shared.errors import UserError, reported
+from shared.inference import load_run
 
 from . import data  # noqa: F401  registers the text standardizer the saved model refers to
 
@@ -36,8 +35,8 @@ def main(argv=None):
         for number, text in enumerate(texts, 1):
             if not text.strip():
                 raise UserError(f"review {number} is empty")
-        load_saved(args.model, RECIPE)
-        probabilities = predict(load_model(Path(args.model)), texts)
+        sentiment_model, _, _ = load_run(args.model, RECIPE)
+        probabilities = predict(sentiment_model, texts)
         for probability, text in zip(probabilities, texts):
             label = "positive" if probability >= 0.5 else "negative"
             shown = text if len(text) <= 70 else text[:67] + "..."

@@ -4,9 +4,9 @@ from shared.entry import dispatch, quiet_start
 
 def main(argv=None):
     quiet_start()
-    from . import train, translate
+    from . import train, translator
 
-    return dispatch(argv, {"translate": translate.main}, train.main)
+    return dispatch(argv, {"translate": translator.main}, train.main)
 
 
 if __name__ == "__main__":

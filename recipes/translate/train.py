@@ -8,7 +8,7 @@ from shared.inference import inference_copy
 from shared.run import TrainConfig, TrainingRun, option
 
 from . import data, model, scoring
-from .translate import Translator
+from .translator import Translator
 
 RECIPE = __name__.split(".")[-2]  # the folder's name, so a copied recipe is its own recipe
 SMOKE = {"train": 2000, "val": 200, "test": 200}  # a --smoke run's pairs
