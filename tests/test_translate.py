@@ -371,7 +371,7 @@ def test_smoke_run_trains_evaluates_saves_then_translates(trained_run):
         assert (out / name).is_file(), name
     test_lines = (out / "test.tsv").read_text(encoding="utf-8").splitlines()
     assert len(test_lines) == metrics["sizes"]["test"] > 0
-    assert all(key in metrics for key in ("test", "beam", "baseline", "speed", "samples"))
+    assert all(key in metrics for key in ("test", "beam", "baseline", "retrieval_baseline", "speed", "samples"))
     assert 0 <= metrics["test"]["chrf"] <= 100 and 0 <= metrics["beam"]["chrf"] <= 100
     assert metrics["overlap_with_train"] == {"test": 0, "validation": 0}
     assert set(metrics["test"]["by_source_length"]) == {"1-5", "6-10", "11+"}
@@ -522,3 +522,17 @@ def test_recipe_contract(pairs_file, tmp_path):
 
     check_recipe(train.main, tmp_path / "run", ["--data", str(pairs_file), *TINY], files=("vocab.json", "test.tsv"),
                  infer=lambda out: cli.main(["translate", "--model", str(out), "El gato come pan.", "¿Agua?"]))
+
+
+def test_the_retrieval_baseline_returns_the_nearest_training_english_and_chooses_on_validation():
+    from recipes.translate import baseline
+
+    train_pairs = data.Pairs(["The cat eats bread.", "The dog sees water.", "I want a big red book."],
+                             ["El gato come pan.", "El perro ve agua.", "Quiero un libro grande y rojo."])
+    val = data.Pairs(["The cat eats bread."], ["El gato come pan."])
+    retriever, tried = baseline.nearest_sentence(train_pairs, val)
+    assert set(tried) == set(baseline.ANALYZERS) and max(tried.values()) == pytest.approx(100.0)
+    assert retriever(["el perro ve agua", "Quiero un libro rojo."]) == ["The dog sees water.", "I want a big red book."]
+    test = data.Pairs(["The dog sees water."], ["El perro ve agua."])
+    scored = scoring.baseline_scores("nearest", retriever(test.spanish), test)
+    assert scored["bleu"] == pytest.approx(100.0) and scored["chrf"] == pytest.approx(100.0)

@@ -42,6 +42,12 @@ def by_length(hypotheses, pairs):
     return result
 
 
+def baseline_scores(name, hypotheses, test, **facts):
+    """A baseline's corpus BLEU (case-sensitive and lowercased) and chrF on the test split."""
+    return {"name": name, "bleu": bleu(hypotheses, test.english), "bleu_lowercase": bleu(hypotheses, test.english, True),
+            "chrf": chrf(hypotheses, test.english), **facts}
+
+
 def evaluate(translator, test, beam_size, speed_sentences=1000, samples=10):
     """The test-split figures of metrics.json; greedy and beam search both over the whole test split."""
     sources, _ = translator.prepare(test.spanish, strict=False)
@@ -51,9 +57,7 @@ def evaluate(translator, test, beam_size, speed_sentences=1000, samples=10):
     report = {"test": {"bleu": bleu(greedy, test.english), "bleu_lowercase": bleu(greedy, test.english, True),
                        "chrf": chrf(greedy, test.english), "decoding": "greedy", "sentences": len(test), "decode_seconds": greedy_seconds,
                        "by_source_length": by_length(greedy, test)},
-              "baseline": {"name": "copy the Spanish source", "bleu": bleu(test.spanish, test.english),
-                           "bleu_lowercase": bleu(test.spanish, test.english, True),
-                           "chrf": chrf(test.spanish, test.english)}}
+              "baseline": baseline_scores("copy the Spanish source", test.spanish, test)}
     if beam_size > 1:
         started = time.perf_counter()
         beam = [translator.text(ids) for ids in translator.translate_ids(sources, beam_size)]
@@ -81,6 +85,10 @@ def print_report(report):
         print(f"  beam {beam['beam_size']:<12} {beam['bleu']:6.2f} / {beam['bleu_lowercase']:6.2f}   "
               f"chrF {beam['chrf']:6.2f}")
     print(f"  copy the source   {base['bleu']:6.2f} / {base['bleu_lowercase']:6.2f}   chrF {base['chrf']:6.2f}")
+    if "retrieval_baseline" in report:
+        near = report["retrieval_baseline"]
+        print(f"  nearest training  {near['bleu']:6.2f} / {near['bleu_lowercase']:6.2f}   chrF {near['chrf']:6.2f}"
+              f"   (English of the most similar training sentence, {near['analyzer']})")
     print("  greedy BLEU by source length: " + ", ".join(
         f"{name} words {row['bleu']:.2f} ({row['sentences']})" for name, row in test["by_source_length"].items()
         if row["bleu"] is not None))

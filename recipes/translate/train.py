@@ -7,7 +7,7 @@ from shared.errors import UserError
 from shared.inference import inference_copy
 from shared.run import TrainConfig, TrainingRun, option
 
-from . import data, model, scoring
+from . import baseline, data, model, scoring
 from .translator import Translator
 
 RECIPE = __name__.split(".")[-2]  # the folder's name, so a copied recipe is its own recipe
@@ -91,6 +91,10 @@ def train(run):
     engine = Translator(saved_model, config, vocabularies)
     report = scoring.evaluate(engine, test, config.beam_size, speed_sentences=200 if config.smoke else 1000)
     report["test"]["loss"] = float(test_loss["loss"])  # mean cross-entropy per English target token
+    retriever, tried = baseline.nearest_sentence(train_part, val)  # its analyzer chosen on validation
+    report["retrieval_baseline"] = scoring.baseline_scores(
+        "the English of the most similar training sentence (TF-IDF, cosine)", retriever(test.spanish), test,
+        analyzer=max(tried, key=tried.get), validation_bleu_by_analyzer=tried)
     scoring.print_report(report)
     return run.finish({
         "data": source, "dropped_long_pairs": dropped,
