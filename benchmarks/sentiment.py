@@ -20,7 +20,7 @@ from shared.run import compile_from_config
 STEPS = {"full": 60, "small": 2}  # measured steps per case, after 3 warm-up steps (60: a third of an epoch)
 TARGET = 0.87  # test accuracy the time-to-target cases train for
 # XLA compiles once per input shape, and bucketed batches give nearly every step a new one: the XLA
-# comparison times both sides on the same reviews, all padded to seq_len, after a warm-up that compiles.
+# comparison times both sides on the same reviews, all padded to max_words, after a warm-up that compiles.
 FIXED_SHAPE = {"bucketed": False, "steps": 20}
 
 
@@ -31,10 +31,10 @@ def _reviews():
 
 def _recipe_batches(config, size, bucketed=True, steps=None):
     reviews = _reviews()
-    vectorizer = data.make_vectorizer(reviews.texts, config.max_tokens, config.seq_len)
+    vectorizer = data.make_vectorizer(reviews.texts, config.max_tokens, config.max_words)
     if bucketed:
-        batches = data.token_batches(vectorizer, reviews, config.batch_size, config.seq_len, shuffle_seed=0)
-    else:  # every review padded to seq_len, as a fixed-shape pipeline would
+        batches = data.token_batches(vectorizer, reviews, config.batch_size, config.max_words, shuffle_seed=0)
+    else:  # every review padded to max_words, as a fixed-shape pipeline would
         needed = config.batch_size * (3 + steps)
         ids = np.asarray(vectorizer(reviews.texts[:needed]))
         batches = [(ids[i:i + config.batch_size], reviews.labels[i:i + config.batch_size].astype("float32"))
@@ -60,7 +60,7 @@ def _recipe_case(size, jit=False, bucketed=True, steps=None, **changes):
     tokens = sum(int(np.count_nonzero(x)) for x, _ in batches) / sum(len(x) for x, _ in batches)
     return {"what": f"recipe: {config.layers}x BiLSTM({config.units}), embedding {config.embedding_dim}, "
                     f"mean pooling, batch {config.batch_size}, "
-                    f"{'bucketed' if bucketed else 'padded to ' + str(config.seq_len)}"
+                    f"{'bucketed' if bucketed else 'padded to ' + str(config.max_words)}"
                     f"{', XLA (one shape, compiled in the warm-up)' if jit else ''}"
                     f"{', ' + policy if config.mixed_precision else ''}",
             "unit": "reviews", "mean_tokens_per_review": tokens,
@@ -105,8 +105,8 @@ def pipeline(size):
     reviews = _reviews()
     if size == "small":
         reviews = reviews.subset(np.arange(2000))
-    vectorizer = data.make_vectorizer(reviews.texts, config.max_tokens, config.seq_len)
-    batches = data.token_batches(vectorizer, reviews, config.batch_size, config.seq_len, shuffle_seed=0)
+    vectorizer = data.make_vectorizer(reviews.texts, config.max_tokens, config.max_words)
+    batches = data.token_batches(vectorizer, reviews, config.batch_size, config.max_words, shuffle_seed=0)
     for _ in batches:  # a first epoch, as training would
         pass
     started = time.perf_counter()
@@ -129,11 +129,11 @@ def predict_strings(size):
     """Predictions per second on raw review strings through the saved-model form (vectorizer inside)."""
     config = Config()
     reviews = _reviews()
-    vectorizer = data.make_vectorizer(reviews.texts, config.max_tokens, config.seq_len)
+    vectorizer = data.make_vectorizer(reviews.texts, config.max_tokens, config.max_words)
     classifier = model.with_vectorizer(vectorizer, model.build_classifier(config, vectorizer.vocabulary_size()))
     texts = np.asarray(reviews.texts[: 1000 if size == "full" else 64], dtype=object)
     seconds, _ = timed(lambda: classifier.predict(texts, batch_size=128, verbose=0), repeats=1)
-    return {"what": f"predict on {len(texts)} raw reviews, batch 128, first {config.seq_len} words",
+    return {"what": f"predict on {len(texts)} raw reviews, batch 128, first {config.max_words} words",
             "unit": "reviews", "per_second": len(texts) / seconds}
 
 

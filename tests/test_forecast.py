@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from recipes.forecast import __main__ as cli
-from recipes.forecast import data, evaluate, model, predict, train, windows
+from recipes.forecast import data, model, predict, scoring, train, windows
 from shared.artifacts import load_model, publish
 
 FAST = ["--units", "16", "--window", "20", "--vol-window", "10", "--batch-size", "64", "--lr", "0.01"]
@@ -139,7 +139,7 @@ def test_scores_perfect_forecasts_and_widen_the_naive_band_with_the_horizon(tmp_
     test = parts[2]
     scaler["naive_quantiles"] = [[-1.0, 0.0, 1.0]] * 2
     perfect = test.y[..., None] + np.array([-0.01, 0.0, 0.01])  # (n, horizon, 3), a thin band round the truth
-    results, _ = evaluate.score(test, perfect, scaler)
+    results, _ = scoring.score(test, perfect, scaler)
     assert results["day_2"]["model"]["mae"] < 1e-9 and results["day_1"]["model"]["direction_accuracy"] == 1
     assert results["day_1"]["model"]["coverage"] == 1 and results["day_1"]["persistence"]["mae"] > 0
     ratio = results["day_2"]["naive_interval"]["width"] / results["day_1"]["naive_interval"]["width"]
@@ -299,7 +299,7 @@ def test_a_failure_while_scoring_keeps_the_trained_model_and_no_stale_figures(tm
     def broken(*args, **kwargs):
         raise RuntimeError("scoring failed")
 
-    monkeypatch.setattr(train.evaluate, "score", broken)
+    monkeypatch.setattr(train.scoring, "score", broken)
     with pytest.raises(RuntimeError, match="scoring failed"):
         train.main(["--csv", str(csv_path), "--out", str(out), "--epochs", "3", *FAST])
     forecaster, config, scaler = predict.load(out)  # the new run's model, usable

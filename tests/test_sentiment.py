@@ -73,7 +73,7 @@ def test_splits_are_stratified_disjoint_and_shuffled(reviews_csv):
 
 
 def test_vocabulary_comes_from_training_text_only_and_html_breaks_vanish():
-    vectorizer = data.make_vectorizer(["a fine film<br />truly fine", "a dull film"], max_tokens=100, seq_len=6)
+    vectorizer = data.make_vectorizer(["a fine film<br />truly fine", "a dull film"], max_tokens=100, max_words=6)
     vocabulary = vectorizer.get_vocabulary()
     assert "br" not in vocabulary and "fine" in vocabulary
     ids = vectorizer(np.array(["fine unseenword film"], dtype=object)).numpy()[0]
@@ -83,7 +83,7 @@ def test_vocabulary_comes_from_training_text_only_and_html_breaks_vanish():
 
 def test_batches_are_right_padded_and_no_longer_than_needed(reviews_csv):
     reviews = data.read_csv(reviews_csv)
-    vectorizer = data.make_vectorizer(reviews.texts, 100, seq_len=40)
+    vectorizer = data.make_vectorizer(reviews.texts, 100, max_words=40)
     batches = data.token_batches(vectorizer, reviews, 32, 40, shuffle_seed=0)
     assert batches.options().autotune.enabled is False  # see shared.data.prefetched
     for tokens, labels in batches:

@@ -337,7 +337,7 @@ def test_chrf_is_sacrebleus_and_credits_a_near_miss_that_bleu_does_not():
 def test_scoring_reports_chrf_for_greedy_beam_and_the_baseline(capsys):
     _, _, translator = tiny_translator()
     test = data.Pairs(["The cat eats bread.", "Does the dog see water?"], ["El gato come pan.", "¿El perro ve agua?"])
-    report = scoring.evaluate(translator, test, beam_size=2, speed_sentences=2)
+    report = scoring.score_test_split(translator, test, beam_size=2, speed_sentences=2)
     greedy = [sample["greedy"] for sample in report["samples"]]
     beam = [sample["beam"] for sample in report["samples"]]
     assert report["test"]["chrf"] == scoring.chrf(greedy, test.english)

@@ -6,7 +6,7 @@ from pathlib import Path
 from shared.errors import UserError
 from shared.run import TrainConfig, TrainingRun, option
 
-from . import data, evaluate, model, windows
+from . import data, model, scoring, windows
 
 RECIPE = __name__.split(".")[-2]  # the folder's name, so a copied recipe is its own recipe
 SMOKE = {"rows": 1500}  # a --smoke run: the last rows of the file
@@ -94,20 +94,20 @@ def train(run):
     else:
         scales = scaler["interval_scales"]
     quantiles = windows.widen(raw, scales)
-    results, prices_q = evaluate.score(test, quantiles, scaler)
+    results, prices_q = scoring.score(test, quantiles, scaler)
     for name, band in (("uncalibrated", raw), ("validation_calibrated", windows.widen(raw, scaler["interval_scales"]))):
-        other = evaluate.score(test, band, scaler)[0]
+        other = scoring.score(test, band, scaler)[0]
         for day in results:  # how other bands did, for the record
             results[day][f"model_{name}_interval"] = {k: other[day]["model"][k]
                                                       for k in ("coverage", "width", "width_pct")}
     for day in sorted({1, config.horizon}):
-        evaluate.print_table(f"test period, {day} day(s) ahead ({len(test)} forecasts)", results[f"day_{day}"])
+        scoring.print_table(f"test period, {day} day(s) ahead ({len(test)} forecasts)", results[f"day_{day}"])
     return run.finish({
         "data": prices.source, "target": prices.target, "features": names, "cleaned": prices.notes,
         "periods": {name: {"from": str(prices.dates[start]), "to": str(prices.dates[stop - 1]), "windows": len(part)}
                     for name, part, (start, stop) in zip(windows.SPLITS, (train_part, val, test), bounds)},
         "test": results,
-    }, {"test_forecast.png": evaluate.plot_test(test, prices_q, Path(prices.source).stem)})
+    }, {"test_forecast.png": scoring.plot_test(test, prices_q, Path(prices.source).stem)})
 
 
 def main(argv=None):

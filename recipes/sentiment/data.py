@@ -130,10 +130,10 @@ def standardize(texts):
     return tf.strings.regex_replace(texts, r"[^\w\s']", " ")
 
 
-def make_vectorizer(train_texts, max_tokens, seq_len):
-    """A TextVectorization fitted on training text only: text -> (seq_len,) ids, 0 = padding, 1 = unknown."""
+def make_vectorizer(train_texts, max_tokens, max_words):
+    """A TextVectorization fitted on training text only: text -> (max_words,) ids, 0 = padding, 1 = unknown."""
     vectorizer = keras.layers.TextVectorization(
-        max_tokens=max_tokens, standardize=standardize, output_sequence_length=seq_len, name="vectorizer")
+        max_tokens=max_tokens, standardize=standardize, output_sequence_length=max_words, name="vectorizer")
     vectorizer.adapt(tf.data.Dataset.from_tensor_slices(train_texts).batch(1024))
     return vectorizer
 
@@ -144,11 +144,11 @@ def token_ids(vectorizer, texts):
     Tokenised once, so epochs never redo the text processing.
     """
     rows = [tf.RaggedTensor.from_tensor(vectorizer(tf.constant(texts[begin: begin + 1024])), padding=0)
-            for begin in range(0, len(texts), 1024)]  # (<=1024, seq_len) padded with 0 -> ragged
+            for begin in range(0, len(texts), 1024)]  # (<=1024, max_words) padded with 0 -> ragged
     return tf.concat(rows, axis=0)
 
 
-def token_batches(vectorizer, reviews, batch_size, seq_len, shuffle_seed=None):
+def token_batches(vectorizer, reviews, batch_size, max_words, shuffle_seed=None):
     """(tokens, label) batches, grouped by length so short reviews do not pay for long ones' padding.
 
     Each batch is (batch, longest review in it) int64 plus (batch,) float32 labels;
@@ -159,7 +159,7 @@ def token_batches(vectorizer, reviews, batch_size, seq_len, shuffle_seed=None):
     keep = ids.row_lengths().numpy() > 0  # all-padding rows break cuDNN
     ids, labels = tf.ragged.boolean_mask(ids, keep), reviews.labels.astype("float32")[keep]
     pairs = slices((ids, labels), shuffle_seed)  # (tokens,) int64, () float32
-    boundaries = list(range(32, seq_len, 32))
+    boundaries = list(range(32, max_words, 32))
     batches = pairs.bucket_by_sequence_length(
         lambda ids, label: tf.size(ids), boundaries, [batch_size] * (len(boundaries) + 1))
     return prefetched(batches)

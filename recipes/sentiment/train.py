@@ -12,7 +12,7 @@ from . import baseline, data, model
 
 RECIPE = __name__.split(".")[-2]  # the folder's name, so a copied recipe is its own recipe
 SMOKE = {"train": 1000, "test": 400}  # a --smoke run's reviews
-SMOKE_CAPS = {"epochs": 2, "seq_len": 128}  # and settings
+SMOKE_CAPS = {"epochs": 2, "max_words": 128}  # and settings
 
 
 @dataclasses.dataclass
@@ -29,7 +29,7 @@ class Config(TrainConfig):
     embedding_dim: int = option(64, "size of each word vector", bounds="[1, inf)")
     dropout: float = option(0.3, "dropout on each layer's inputs", bounds="[0, 1)")
     max_tokens: int = option(20000, "vocabulary size, from training text only", bounds="[3, inf)")
-    seq_len: int = option(600, "words kept from the start of each review", bounds="[1, inf)")
+    max_words: int = option(600, "words kept from the start of each review", bounds="[1, inf)")
     val_fraction: float = option(0.1, "share of the training split held out for validation", bounds="(0, 1)")
     epochs: int = option(2, "maximum passes over the training data", bounds="[1, inf)")
     lr_schedule: str = option("cosine", "learning rate: constant, or cosine decay to 0 over all epochs",
@@ -49,11 +49,11 @@ def train(run):
     for name, part in (("train", train_part), ("validation", val), ("test", test)):
         print("  " + data.describe(name, part))
 
-    vectorizer = data.make_vectorizer(train_part.texts, config.max_tokens, config.seq_len)
-    train_batches = data.token_batches(vectorizer, train_part, run.batch_size, config.seq_len, shuffle_seed=config.seed)
-    val_batches = data.token_batches(vectorizer, val, run.batch_size, config.seq_len)
+    vectorizer = data.make_vectorizer(train_part.texts, config.max_tokens, config.max_words)
+    train_batches = data.token_batches(vectorizer, train_part, run.batch_size, config.max_words, shuffle_seed=config.seed)
+    val_batches = data.token_batches(vectorizer, val, run.batch_size, config.max_words)
     print(f"  vocabulary {vectorizer.vocabulary_size()} tokens from training text; batches of {run.batch_size} "
-          f"reviews, each padded to its longest review (at most {config.seq_len} tokens)")
+          f"reviews, each padded to its longest review (at most {config.max_words} tokens)")
     with run.scope():
         classifier = model.build_classifier(config, vectorizer.vocabulary_size())
         run.compile(classifier, loss="binary_crossentropy",
@@ -65,7 +65,7 @@ def train(run):
 
     # The test split is touched here, once, with the best epoch's weights; the baselines score it too.
     started = time.perf_counter()
-    scores = run.evaluate(classifier, data.token_batches(vectorizer, test, run.batch_size, config.seq_len))
+    scores = run.evaluate(classifier, data.token_batches(vectorizer, test, run.batch_size, config.max_words))
     test_seconds = time.perf_counter() - started
     majority = int(train_part.labels.mean() >= 0.5)
     ngram_vectorizer, ngram_classifier, ngram_facts = baseline.bag_of_ngrams(train_part, val)

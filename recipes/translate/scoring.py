@@ -48,7 +48,7 @@ def baseline_scores(name, hypotheses, test, **facts):
             "chrf": chrf(hypotheses, test.english), **facts}
 
 
-def evaluate(translator, test, beam_size, speed_sentences=1000, samples=10):
+def score_test_split(translator, test, beam_size, speed_sentences=1000, samples=10):
     """The test-split figures of metrics.json; greedy and beam search both over the whole test split."""
     sources, _ = translator.prepare(test.spanish, strict=False)
     started = time.perf_counter()

@@ -89,7 +89,7 @@ def train(run):
     test_loss = run.evaluate(translator, data.batches(*data.encode_pairs(test, source_vocab, target_vocab),
                                                       run.batch_size))
     engine = Translator(saved_model, config, vocabularies)
-    report = scoring.evaluate(engine, test, config.beam_size, speed_sentences=200 if config.smoke else 1000)
+    report = scoring.score_test_split(engine, test, config.beam_size, speed_sentences=200 if config.smoke else 1000)
     report["test"]["loss"] = float(test_loss["loss"])  # mean cross-entropy per English target token
     retriever, tried = baseline.nearest_sentence(train_part, val)  # its analyzer chosen on validation
     report["retrieval_baseline"] = scoring.baseline_scores(
