@@ -181,6 +181,9 @@ def fit(model, train_data, val_data, workdir, *, epochs, patience, batch_size=32
     if not resuming:
         best_path.unlink(missing_ok=True)  # a stale best from an earlier run must not be loaded
     best_so_far = min((float(row[monitor]) for row in earlier if row.get(monitor)), default=None)
+    if resuming:
+        print(f"resuming from epoch {len(earlier) + 1} of {epochs}: {backup_dir} holds the run's last "
+              "finished epoch (delete it to start afresh)")
     clock = EpochClock(before=float(earlier[-1].get("elapsed_seconds") or 0) if earlier else 0.0)
     budget = []
     if budget_seconds:

@@ -68,7 +68,7 @@ def test_fit_logs_gradient_norms_and_loss_falls(tmp_path):
     assert not is_interrupted(tmp_path)  # a finished run leaves no backup
 
 
-def test_killed_run_resumes_from_its_last_finished_epoch(tmp_path):
+def test_killed_run_resumes_from_its_last_finished_epoch(tmp_path, capsys):
     config = TinyConfig()
     x, y = tiny_problem()
     with pytest.raises(KeyboardInterrupt):
@@ -78,7 +78,9 @@ def test_killed_run_resumes_from_its_last_finished_epoch(tmp_path):
     with (tmp_path / "training_log.csv").open() as handle:
         assert [row["epoch"] for row in csv.DictReader(handle)] == ["0", "1"]
 
+    capsys.readouterr()
     result = config_fit(tiny_model(config), batches(x, y), batches(x, y), config, tmp_path, verbose=0)
+    assert capsys.readouterr().out.startswith("resuming from epoch 3 of 4")  # said before anything else
     assert result["resumed_from_epoch"] == 2
     assert [row["epoch"] for row in result["epochs"]] == ["0", "1", "2", "3"]
     # The resumed epoch starts from the saved weights, not from scratch.
