@@ -101,6 +101,10 @@ def validate(config):
         bounds = field.metadata.get("bounds")
         if bounds:
             _check_bounds(field.name, getattr(config, field.name), bounds)
+    held_out = getattr(config, "val_fraction", 0) + getattr(config, "test_fraction", 0)
+    if held_out >= 1:
+        raise UserError(f"--val-fraction {config.val_fraction} and --test-fraction {config.test_fraction} add up "
+                        f"to {held_out:g}: they must add up to less than 1, to leave data for training")
 
 
 def to_json(config, recipe):

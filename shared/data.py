@@ -96,8 +96,12 @@ def extract(archive, destination):
                 for member in bundle.getmembers():
                     if not _inside(root, member.name):
                         raise UserError(f"{archive}: member {member.name!r} would be written outside {destination}")
-                # The "data" filter also drops links out of the tree, device files and odd permissions.
-                bundle.extractall(staging, filter="data")
+                # The "data" filter also refuses links out of the tree, device files and odd permissions.
+                try:
+                    bundle.extractall(staging, filter="data")
+                except tarfile.FilterError as error:
+                    raise UserError(f"{archive}: member {error.tarinfo.name!r} would be written outside "
+                                    f"{destination} or is not a plain file ({error})") from None
         for item in staging.iterdir():
             os.replace(item, destination / item.name)
     finally:
@@ -114,7 +118,8 @@ def read_text(path, encoding="utf-8", what="file"):
     if not raw.strip():
         raise UserError(f"{path}: the {what} is empty")
     try:
-        return raw.decode(encoding)
+        # A byte-order mark (Excel's "CSV UTF-8" writes one) is not content: "\ufeffreview" is "review".
+        return raw.decode(encoding).removeprefix("\ufeff")
     except UnicodeDecodeError as error:
         line = raw[: error.start].count(b"\n") + 1
         raise UserError(f"{path}: line {line}: bytes that are not valid {encoding} "

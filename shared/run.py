@@ -22,6 +22,7 @@ is read); the writability of --out; seeding, the precision policy and the distri
 checkpoints/, backup/ and resume, the time budget); the chief guard; atomic publishing of the
 model, config.json, curves.png and metrics.json. User mistakes anywhere end in one line.
 """
+import os
 from pathlib import Path
 
 from shared import training
@@ -31,6 +32,29 @@ from shared.device import is_chief
 from shared.errors import UserError, reported
 from shared.report import metrics_json, plot_curves, training_facts
 
+LOCK_NAME = ".lock"  # in --out while a run trains there: holds the process id
+
+
+def lock_folder(out):
+    """An exclusive lock on out/.lock (the folder is created); a UserError naming the holder if taken."""
+    import fcntl
+
+    out.mkdir(parents=True, exist_ok=True)
+    handle = open(out / LOCK_NAME, "a+", encoding="utf-8")  # noqa: SIM115  (held for the whole run)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise UserError(f"--out {out}: another run is training there (process {holder}); wait for it to "
+                        "finish, or use another --out") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
+
 
 class TrainingRun:
     """A training run of `recipe` with `config`, writing to config.out."""
@@ -39,10 +63,23 @@ class TrainingRun:
         self.config, self.recipe, self.out = config, recipe, Path(config.out)
         self.config_json = to_json(config, recipe)
         training.check_resumable(self.out, self.config_json)  # before anything is read or written
-        check_writable(self.out)  # creates nothing yet: bad data later leaves no empty folder
+        check_writable(self.out)
         self.strategy = training.setup(seed=config.seed, mixed_precision=config.mixed_precision,
                                        strategy=config.strategy)
+        self._created = not self.out.exists()
+        # One run at a time in a folder. Other multiworker workers write only in their own .worker-N/.
+        self._lock = lock_folder(self.out) if self.chief else None
         self.history = None
+
+    def close(self):
+        """Release the folder; a folder this run created and left empty (it stopped early) goes too."""
+        if self._lock is None:
+            return
+        (self.out / LOCK_NAME).unlink(missing_ok=True)
+        self._lock.close()
+        self._lock = None
+        if self._created and self.out.is_dir() and not any(self.out.iterdir()):
+            self.out.rmdir()
 
     @classmethod
     def main(cls, config_class, argv, train, *, recipe, description=None, epilog=None, smoke=None, command=""):
@@ -57,7 +94,11 @@ class TrainingRun:
             if config.smoke:
                 for name, cap in (smoke or {}).items():
                     setattr(config, name, min(getattr(config, name), cap))
-            return train(cls(config, recipe))
+            run = cls(config, recipe)
+            try:
+                return train(run)
+            finally:
+                run.close()
 
     # --- training -------------------------------------------------------------------------
 

@@ -68,3 +68,50 @@ def test_a_user_mistake_prints_exactly_one_line_from_the_command_line(recipe):
                               cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=120, check=False)
     assert finished.returncode == 2
     assert finished.stderr == f"python -m recipes.{recipe}: error: --epochs must be in [1, inf), got 0\n"
+
+
+def test_fractions_that_leave_no_training_data_are_named(tmp_path):
+    @dataclasses.dataclass
+    class Split(TrainConfig):
+        val_fraction: float = option(0.1, "validation share", bounds="(0, 1)")
+        test_fraction: float = option(0.1, "test share", bounds="(0, 1)")
+
+    with pytest.raises(UserError, match="add up to 1.2: they must add up to less than 1"):
+        parse(Split, ["--val-fraction", "0.6", "--test-fraction", "0.6"], recipe="demo")
+    assert parse(Split, ["--val-fraction", "0.4"], recipe="demo").val_fraction == 0.4
+
+
+def test_a_message_quoting_a_huge_input_stays_one_readable_line(capsys):
+    header = ",".join(f"column{i}" for i in range(100_000))
+    with pytest.raises(SystemExit) as exit_info:
+        with reported("prog"):
+            raise UserError(f"data.csv: line 1: expected columns review,sentiment, found {header}")
+    printed = capsys.readouterr().err
+    assert exit_info.value.code == 2 and printed.count("\n") == 1 and len(printed) < 600
+    assert printed.startswith("prog: error: data.csv: line 1: expected columns") and "characters cut" in printed
+
+
+def test_a_second_run_in_the_same_folder_is_refused_and_an_early_failure_leaves_no_folder(tmp_path):
+    from shared.run import LOCK_NAME, TrainingRun, lock_folder
+
+    @dataclasses.dataclass
+    class Tiny(TrainConfig):
+        pass
+
+    out = tmp_path / "run"
+    held = lock_folder(out)  # another process's run, as the lock sees it (a separate open file)
+    try:
+        with pytest.raises(SystemExit) as exit_info:
+            TrainingRun.main(Tiny, ["--out", str(out)], lambda run: None, recipe="demo")
+        assert exit_info.value.code == 2
+    finally:
+        held.close()
+        (out / LOCK_NAME).unlink()
+        out.rmdir()
+
+    def bad_data(run):
+        raise UserError("data.csv: 3 rows, need at least 10")
+
+    with pytest.raises(SystemExit):
+        TrainingRun.main(Tiny, ["--out", str(out)], bad_data, recipe="demo")
+    assert not out.exists()  # created for the lock, removed since the run left nothing in it

@@ -91,3 +91,30 @@ def test_prefetched_keeps_every_batch_and_turns_autotuning_off():
     assert [batch.tolist() for batch in ready.as_numpy_iterator()] == [[0, 2, 4], [6, 8, 10], [12]]
     # Autotuning's thread makes deleting an iterator wait up to a minute (the docstring).
     assert source.options().autotune.enabled is not False and ready.options().autotune.enabled is False
+
+
+def test_a_link_out_of_the_tree_is_the_same_one_line_error_as_a_dotdot_member(tmp_path):
+    archive = tmp_path / "links.tar.gz"
+    with tarfile.open(archive, "w:gz") as bundle:
+        link = tarfile.TarInfo("data/escape")
+        link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        bundle.addfile(link)
+    with pytest.raises(UserError, match="member 'data/escape' would be written outside"):
+        data.extract(archive, tmp_path / "out")
+    assert not list((tmp_path / "out").iterdir())
+
+
+def test_a_byte_order_mark_is_read_as_the_encoding_says_in_every_reader(tmp_path):
+    from recipes.forecast import data as prices
+    from recipes.sentiment import data as reviews
+    from recipes.translate import data as pairs
+
+    bom = "\ufeff"
+    (tmp_path / "r.csv").write_text(bom + "review,sentiment\nnice,positive\nbad,negative\n", encoding="utf-8")
+    assert reviews.read_csv(tmp_path / "r.csv").texts == ["nice", "bad"]
+    (tmp_path / "p.tsv").write_text(bom + "Hello.\tHola.\n", encoding="utf-8")
+    assert pairs.read_pairs(tmp_path / "p.tsv").english == ["Hello."]
+    (tmp_path / "s.csv").write_text(bom + "Date,Close\n2020-01-01,2\n2020-01-02,3\n", encoding="utf-8")
+    assert len(prices.read_prices(tmp_path / "s.csv")) == 2
+    (tmp_path / "t.txt").write_text(bom + "abc", encoding="utf-8")
+    assert data.read_text(tmp_path / "t.txt") == "abc"
