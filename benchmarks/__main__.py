@@ -138,7 +138,7 @@ def main(argv=None):
     with reported(prog):
         parser = argparse.ArgumentParser(prog=prog, description=__doc__,
                                          formatter_class=argparse.RawDescriptionHelpFormatter)
-        parser.add_argument("--only", default="", help="comma-separated recipes (default: all of " + ", ".join(RECIPES) + ")")
+        parser.add_argument("--only", default="", help=f"comma-separated recipes (default: {', '.join(RECIPES)})")
         parser.add_argument("--out", default="runs/bench", help="folder for bench.json and bench.md")
         parser.add_argument("--size", default="full", choices=("full", "small"),
                             help="small: a few steps per case and smoke-sized training, to check the benchmark runs")

@@ -247,3 +247,28 @@ def test_recipe_contract(tmp_path, reviews_csv):
 
     check_recipe(train.main, tmp_path / "run", ["--data", str(reviews_csv), *FAST[1:]],
                  infer=lambda out: cli.main(["predict", "--model", str(out), "a great superb film", "awful"]))
+
+
+def test_a_review_with_no_word_left_gets_a_probability_not_nan(tmp_path, reviews_csv):
+    config = train.Config(units=4, layers=1, embedding_dim=4)
+    reviews = data.read_csv(reviews_csv)
+    vectorizer = data.make_vectorizer(reviews.texts, 50, 20)
+    classifier = model.build_classifier(config, vectorizer.vocabulary_size())
+    end_to_end = model.with_vectorizer(vectorizer, classifier)
+    publish(tmp_path, {"config.json": "{}"}, model=end_to_end)
+    texts = ["!!!", "\u200b", "\U0001F600\U0001F600", ""]  # nothing survives standardising
+    for scored in (predict.predict(end_to_end, texts), predict.predict(load_model(tmp_path), texts)):
+        assert np.isfinite(scored).all() and len(set(scored.tolist())) == 1  # all scored as the empty review
+
+
+@pytest.mark.parametrize("rows,found", [
+    ([("nice film", "positive"), ("great", "positive"), ("lovely", "positive")] * 10, "0 negative"),  # one class
+    ([("nice film", "positive"), ("awful", "negative"), ("great", "positive")], "split has 0 positive and 0"),
+])
+def test_a_csv_without_both_classes_in_every_split_is_one_line_and_leaves_nothing(tmp_path, capsys, rows, found):
+    path = tmp_path / "few.csv"
+    path.write_text("review,sentiment\n" + "".join(f"{text},{label}\n" for text, label in rows), encoding="utf-8")
+    for extra in (["--smoke"], []):
+        code, err = run_cli(["--data", str(path), "--out", str(tmp_path / "out"), *extra], capsys)
+        assert code == 2 and found in err and "both classes" in err and err.count("\n") == 1
+        assert not (tmp_path / "out").exists()

@@ -165,6 +165,16 @@ def token_batches(vectorizer, reviews, batch_size, max_words, shuffle_seed=None)
     return prefetched(batches)
 
 
+def check_splits(parts, source):
+    """A UserError unless every split ({name: Reviews}) holds reviews of both classes."""
+    for name, part in parts.items():
+        negative, positive = np.bincount(part.labels, minlength=2)[:2]
+        if not (negative and positive):
+            raise UserError(f"{source}: the {name} split has {positive} positive and {negative} negative "
+                            "reviews; training and scoring need both classes in every split (give at "
+                            "least 10 reviews of each class)")
+
+
 def describe(name, reviews):
     lengths = np.array([len(text.split()) for text in reviews.texts])
     return (f"{name:<10} {len(reviews):>6} reviews, {reviews.labels.mean():.1%} positive, "

@@ -42,15 +42,17 @@ def train(run):
     config = run.config
     train_all, test, source = data.load_splits(config.data, config.seed)
     if config.smoke:
-        train_all = data.stratified_split(train_all, min(1.0, SMOKE["train"] / len(train_all)), config.seed)[1]
-        test = data.stratified_split(test, min(1.0, SMOKE["test"] / len(test)), config.seed)[1]
+        train_all = data.stratified_split(train_all, min(1.0, SMOKE["train"] / max(len(train_all), 1)), config.seed)[1]
+        test = data.stratified_split(test, min(1.0, SMOKE["test"] / max(len(test), 1)), config.seed)[1]
     train_part, val = data.stratified_split(train_all, config.val_fraction, config.seed)
+    data.check_splits({"train": train_part, "validation": val, "test": test}, source)
     print(f"data: {source}" + ("  [smoke: a small slice, not a real result]" if config.smoke else ""))
     for name, part in (("train", train_part), ("validation", val), ("test", test)):
         print("  " + data.describe(name, part))
 
     vectorizer = data.make_vectorizer(train_part.texts, config.max_tokens, config.max_words)
-    train_batches = data.token_batches(vectorizer, train_part, run.batch_size, config.max_words, shuffle_seed=config.seed)
+    train_batches = data.token_batches(vectorizer, train_part, run.batch_size, config.max_words,
+                                       shuffle_seed=config.seed)
     val_batches = data.token_batches(vectorizer, val, run.batch_size, config.max_words)
     print(f"  vocabulary {vectorizer.vocabulary_size()} tokens from training text; batches of {run.batch_size} "
           f"reviews, each padded to its longest review (at most {config.max_words} tokens)")
@@ -84,4 +86,4 @@ def train(run):
 
 def main(argv=None):
     return TrainingRun.main(Config, argv, train, recipe=RECIPE, description=__doc__, smoke=SMOKE_CAPS,
-                            epilog=f"then: python -m recipes.{RECIPE} predict --model OUT \"An absolute joy to watch.\"")
+                            epilog=f'then: python -m recipes.{RECIPE} predict --model OUT "An absolute joy to watch."')

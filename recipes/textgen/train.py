@@ -73,7 +73,7 @@ def show_home(generator, prompt="H"):
 
 
 def train(run):
-    """Train (validation picks the best epoch), save, then score the test tail once; returns OUT/metrics.json's content."""
+    """Train (validation picks the best epoch), save, then score the test tail once; returns the metrics."""
     config = run.config
     home = config.corpus == "home"
     corpus_name = config.corpus or ("" if config.text else DEFAULT_CORPUS)

@@ -44,8 +44,8 @@ def by_length(hypotheses, pairs):
 
 def baseline_scores(name, hypotheses, test, **facts):
     """A baseline's corpus BLEU (case-sensitive and lowercased) and chrF on the test split."""
-    return {"name": name, "bleu": bleu(hypotheses, test.english), "bleu_lowercase": bleu(hypotheses, test.english, True),
-            "chrf": chrf(hypotheses, test.english), **facts}
+    return {"name": name, "bleu": bleu(hypotheses, test.english),
+            "bleu_lowercase": bleu(hypotheses, test.english, True), "chrf": chrf(hypotheses, test.english), **facts}
 
 
 def score_test_split(translator, test, beam_size, speed_sentences=1000, samples=10):
@@ -55,7 +55,8 @@ def score_test_split(translator, test, beam_size, speed_sentences=1000, samples=
     greedy = [translator.text(ids) for ids in translator.translate_ids(sources)]
     greedy_seconds = time.perf_counter() - started
     report = {"test": {"bleu": bleu(greedy, test.english), "bleu_lowercase": bleu(greedy, test.english, True),
-                       "chrf": chrf(greedy, test.english), "decoding": "greedy", "sentences": len(test), "decode_seconds": greedy_seconds,
+                       "chrf": chrf(greedy, test.english), "decoding": "greedy", "sentences": len(test),
+                       "decode_seconds": greedy_seconds,
                        "by_source_length": by_length(greedy, test)},
               "baseline": baseline_scores("copy the Spanish source", test.spanish, test)}
     if beam_size > 1:
