@@ -232,6 +232,7 @@ def test_beats_persistence_on_structured_series_and_predicts_from_the_saved_mode
     ("Day,Close\n1,2\n", [], "no Date column"),
     ("Date,Open\n2020-01-01,2\n", [], "no Close column to forecast"),
     ("Date,Close\n2020-01-01,2\n2020-01-02,abc\n", [], "line 3: Close 'abc' is not a number"),
+    ("Date,Close\n2020-01-01,2\n2020-01-02,inf\n2020-01-03,3\n", [], "line 3: Close 'inf' is not a finite number"),
     ("Date,Close\n2020-01-01,2\n2020-13-45,3\n2020-01-03,3\n", [], "line 3: date '2020-13-45'"),
     ("Date,Close\n" + "".join(f"2020-01-{d:02d},{d}\n" for d in range(1, 29)), ["--features", "return"],
      "no train window"),

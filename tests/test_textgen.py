@@ -337,7 +337,8 @@ def saved_model(tmp_path_factory):
     (["--text", "{tmp}/short.txt", "--seq-len", "8"], "too few for a training part, a validation part (5%) and a "
                                                           "test tail (5%)"),
     (["--text", "{tmp}/short.txt", "--seq-len", "2", "--val-fraction", "0.5", "--test-fraction", "0.5"],
-     "leave no training part"),
+     "add up to 1: they must add up to less than 1"),
+    (["--text", "{tmp}/one_letter.txt", "--seq-len", "5"], "uses 1 distinct character(s)"),
     (["--text", "{tmp}/nowhere.txt"], "no such text file"),
     (["--text", "{tmp}/short.txt", "--corpus", "tinyshakespeare"], "either --text or --corpus"),
     (["--encoding", "klingon", "--text", "{tmp}/latin1.txt"], "unknown text encoding 'klingon'"),
@@ -357,6 +358,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, saved_model, argv, m
     (tmp_path / "nbsp.txt").write_text("\u00a0\u2003\n", encoding="utf-8")
     (tmp_path / "latin1.txt").write_bytes("Romeo\ncaf\u00e9\n".encode("latin-1"))
     (tmp_path / "short.txt").write_text("0123456789", encoding="utf-8")
+    (tmp_path / "one_letter.txt").write_text("a" * 200, encoding="utf-8")
     (tmp_path / "sentiment").mkdir()
     (tmp_path / "sentiment" / "config.json").write_text(json.dumps({"recipe": "sentiment", "config": {}}))
     (tmp_path / "sentiment" / "model.keras").write_bytes(b"")

@@ -103,6 +103,8 @@ def test_vocabulary_from_training_text_only_and_unknown_words_are_unk():
     ("Hi.\tHola.\nBye.\n", "line 2: expected 2 tab-separated fields (English<TAB>Spanish), found 1"),
     ("Hi.\tHola.\n\nGo.\tVe.\tCC-BY\n", "line 3: expected 2 tab-separated fields"),
     ("Hi.\t \n", "line 1: empty Spanish sentence"),
+    ("¿Dónde está el gato?\tWhere is the cat?\nEl perro come.\tThe dog eats.\n",
+     "the first column looks Spanish (100% of sentences) and the second does not (0%)"),
     ("", "is empty"),
 ])
 def test_malformed_pair_files_name_the_line(tmp_path, content, message):

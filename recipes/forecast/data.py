@@ -67,6 +67,10 @@ def _parse_number(raw, name, path, first_line):
     if bad.any():
         at = int(np.flatnonzero(bad.to_numpy())[0])
         raise UserError(f"{path}: line {at + first_line}: {name} {raw.iloc[at]!r} is not a number")
+    infinite = np.isinf(values.to_numpy(dtype="float64"))  # "inf", "1e999": numbers, but no price
+    if infinite.any():
+        at = int(np.flatnonzero(infinite)[0])
+        raise UserError(f"{path}: line {at + first_line}: {name} {raw.iloc[at]!r} is not a finite number")
     return values.astype("float64")
 
 

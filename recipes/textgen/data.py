@@ -104,6 +104,13 @@ def split(text, val_fraction, seq_len, holdout=True, test_fraction=TEST_FRACTION
                   test_dropped=len(text) - val_end - len(test))
 
 
+def check_variety(train_text):
+    """A UserError when the training part has fewer than 2 distinct characters: nothing to predict."""
+    if len(set(train_text)) < 2:
+        raise UserError(f"the training text uses {len(set(train_text))} distinct character(s); a language "
+                        "model needs at least 2 to have anything to predict")
+
+
 def vocabulary(train_text):
     """Sorted distinct characters of the training text; a character's id is its index."""
     return sorted(set(train_text))

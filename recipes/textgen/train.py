@@ -82,6 +82,7 @@ def train(run):
         text = text[: SMOKE["chars"]]
     corpus = data.split(text, config.val_fraction, config.seq_len, holdout=not home,
                         test_fraction=config.test_fraction)
+    data.check_variety(corpus.train)
     vocab = data.vocabulary(corpus.train)
     train_ids, val_ids, test_ids = (data.encode(part, vocab) for part in (corpus.train, corpus.val, corpus.test))
     print(f"data: {source}" + ("  [smoke: a small slice, not a real result]" if config.smoke else ""))

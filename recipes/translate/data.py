@@ -89,7 +89,32 @@ def read_pairs(path):
         spanish.append(fields[1].strip())
     if not english:
         raise UserError(f"{path}: no sentence pairs")
+    check_languages(english, spanish, path)
     return Pairs(english, spanish)
+
+
+SPANISH_MARKS = set("¿¡ñáéíóúü")
+SPANISH_WORDS = {"el", "la", "los", "las", "de", "que", "y", "en", "es", "un", "una", "no", "por", "con", "se"}
+ENGLISH_WORDS = {"the", "of", "and", "to", "is", "a", "in", "it", "you", "that", "i", "he", "she", "was"}
+
+
+def spanish_score(sentences, sample=2000):
+    """How Spanish a column reads: share of sentences with Spanish marks or more Spanish than English stop-words."""
+    chosen = sentences[:: max(1, len(sentences) // sample)]  # spread over the file: it may be sorted by length
+    hits = 0
+    for sentence in chosen:
+        words = [w.strip(".,;:!?¿¡\"'") for w in sentence.lower().split()]
+        spanish, english = sum(w in SPANISH_WORDS for w in words), sum(w in ENGLISH_WORDS for w in words)
+        hits += bool(SPANISH_MARKS & set(sentence.lower())) or spanish > english
+    return hits / max(len(chosen), 1)
+
+
+def check_languages(english, spanish, path):
+    """A UserError when the first column reads as Spanish and the second does not: the columns are swapped."""
+    first, second = spanish_score(english), spanish_score(spanish)
+    if first > 0.5 and first > second + 0.3:
+        raise UserError(f"{path}: the first column looks Spanish ({first:.0%} of sentences) and the second "
+                        f"does not ({second:.0%}): expected English<TAB>Spanish lines; swap the columns")
 
 
 def _fetch(cache):
