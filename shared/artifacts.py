@@ -5,6 +5,7 @@ renamed into place (a rename is atomic within one file system). model.keras
 is renamed last: a folder holds a usable model only once its config is in place.
 """
 import os
+import zipfile
 from pathlib import Path
 
 from shared.errors import UserError
@@ -47,6 +48,9 @@ def load_model(model_dir):
     import keras
 
     path = Path(model_dir) / "model.keras"
+    if path.is_file() and not zipfile.is_zipfile(path):  # a .keras file is a zip archive
+        raise UserError(f"{path}: not a complete .keras file (truncated or damaged, {path.stat().st_size:,} "
+                        "bytes); train again to write it")
     try:
         return keras.saving.load_model(path)
     except Exception as error:  # a corrupt or foreign file: say which and why, in one line

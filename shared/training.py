@@ -18,6 +18,7 @@ On backends other than TensorFlow (JAX, torch), `setup` returns a one-device sta
 """
 import contextlib
 import csv
+import json
 import math
 import shutil
 import time
@@ -170,8 +171,7 @@ def fit(model, train_data, val_data, workdir, *, epochs, patience, batch_size=32
     if not chief:  # a multiworker worker: its own files, never the chief's
         workdir = workdir / f".{device.worker_name(strategy)}"
     backup_dir = workdir / "backup"
-    check_resumable(workdir, config_json)
-    resuming = is_interrupted(workdir)
+    resuming = is_interrupted(workdir)  # the caller checked it can resume (check_resumable; TrainingRun does)
     backup_dir.mkdir(parents=True, exist_ok=True)
     (backup_dir / "config.json").write_text(config_json, encoding="utf-8")
     log_path = workdir / "training_log.csv"
@@ -260,8 +260,32 @@ def is_interrupted(workdir):
 
 
 def check_resumable(workdir, config_json):
-    """Refuse to resume an interrupted run in `workdir` with different settings (writes nothing)."""
-    saved = Path(workdir) / "backup" / "config.json"
-    if is_interrupted(workdir) and saved.is_file() and saved.read_text(encoding="utf-8") != config_json:
-        raise UserError(f"{workdir}: holds an interrupted run with other settings ({saved}); "
-                        "use another --out, or delete its backup/ folder to start afresh")
+    """Refuse to resume an interrupted run in `workdir` with different settings, or from a damaged backup.
+
+    Writes nothing; every refusal is one line naming the file and saying to delete backup/.
+    """
+    backup = Path(workdir) / "backup"
+    if not is_interrupted(workdir):
+        return
+    fresh = f"use another --out, or delete {backup}/ to start afresh"
+    saved = backup / "config.json"
+    if saved.is_file() and saved.read_text(encoding="utf-8", errors="replace") != config_json:
+        raise UserError(f"{workdir}: holds an interrupted run with other settings ({saved}); {fresh}")
+    try:  # what BackupAndRestore will read: its epoch counter, then the weights
+        int(json.loads((backup / "training_metadata.json").read_text(encoding="utf-8"))["epoch"])
+    except (OSError, ValueError, KeyError, TypeError):
+        raise UserError(f"{backup / 'training_metadata.json'}: damaged (not the backup's JSON epoch record); "
+                        f"{fresh}") from None
+    weights = backup / "latest.weights.h5"
+    if weights.exists() and not _readable_h5(weights):
+        raise UserError(f"{weights}: damaged (not a readable HDF5 weights file); {fresh}")
+
+
+def _readable_h5(path):
+    import h5py
+
+    try:
+        with h5py.File(path, "r"):
+            return True
+    except OSError:
+        return False
