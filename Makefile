@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+DEVSTAMP := $(VENV)/.installed-dev
 ARGS   ?=
 
 .PHONY: help install test sentiment forecast textgen translate bench clean
@@ -12,14 +13,20 @@ help:  ## list the targets
 	@echo "  (pass recipe options with ARGS='--epochs 1 ...'; set RECIPES_DATA_DIR to use local data)"
 
 $(STAMP): pyproject.toml
+	@echo "installing the project and its dependencies into $(VENV) (first run only, a few minutes)"
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e .
 	touch $(STAMP)
+
+$(DEVSTAMP): $(STAMP)
+	@echo "installing the test tools (pytest, jax) into $(VENV) (first test run only)"
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(DEVSTAMP)
 
 install: $(STAMP)  ## create .venv and install the project and its dependencies
 
-test: $(STAMP)  ## run the test suite (real-data tests need RECIPES_DATA_DIR)
+test: $(DEVSTAMP)  ## run the test suite (real-data tests need RECIPES_DATA_DIR); installs pytest and jax too
 	$(PY) -m pytest -q
 
 sentiment: $(STAMP)  ## train and evaluate the IMDB sentiment recipe (runs/sentiment)

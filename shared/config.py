@@ -64,9 +64,19 @@ class _Parser(argparse.ArgumentParser):
         raise UserError(message)
 
 
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Each option's default after its help, except empty ones ("(default: )" says nothing)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if action.default in ("", None, argparse.SUPPRESS) or "%(default)" in text or action.option_strings == []:
+            return text
+        return text + " (default: %(default)s)"
+
+
 def build_parser(cls, prog, description=None, epilog=None):
     parser = _Parser(prog=prog, description=description, epilog=epilog, allow_abbrev=False,
-                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                     formatter_class=_HelpFormatter)
     hints = typing.get_type_hints(cls)
     for field in dataclasses.fields(cls):
         flag = "--" + field.name.replace("_", "-")
