@@ -143,6 +143,8 @@ def test_train_then_predict_on_raw_strings(tmp_path, reviews_csv, capsys):
     reviews_file = write(tmp_path / "mine.txt", "a great superb film\n\nawful and boring\n")
     np.testing.assert_array_equal(cli.main(["predict", "--model", str(out), "--file", str(reviews_file)]),
                                   probabilities)
+    captured = capsys.readouterr()  # one output line per input line, the blank one empty and named
+    assert captured.out.split("\n")[:3] == [printed[0], "", printed[1]] and "line 2 is blank" in captured.err
 
 
 @pytest.mark.slow

@@ -538,3 +538,34 @@ def test_the_retrieval_baseline_returns_the_nearest_training_english_and_chooses
     test = data.Pairs(["The dog sees water."], ["El perro ve agua."])
     scored = scoring.baseline_scores("nearest", retriever(test.spanish), test)
     assert scored["bleu"] == pytest.approx(100.0) and scored["chrf"] == pytest.approx(100.0)
+
+
+@pytest.mark.slow
+def test_a_file_job_writes_one_line_per_input_line_and_names_the_lines_it_could_not_translate(trained_run, tmp_path,
+                                                                                              capsys):
+    out, _ = trained_run
+    lines = ["El gato come pan.", "", "xyzzy plugh", " ".join(["gato"] * 40), "¿El perro ve agua?"]
+    job = tmp_path / "job.txt"
+    job.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    capsys.readouterr()
+    outputs = cli.main(["translate", "--model", str(out), "--file", str(job)])
+    captured = capsys.readouterr()
+    assert len(outputs) == len(lines) and captured.out.split("\n")[: len(lines)] == outputs
+    assert outputs[0] and outputs[4] and outputs[1] == outputs[2] == outputs[3] == ""
+    for number, reason in ((2, "is empty"), (3, "every word is unknown"), (4, "more than the model's --max-len")):
+        assert f"line {number} not translated" in captured.err and reason in captured.err
+    hopeless = tmp_path / "hopeless.txt"
+    hopeless.write_text("xyzzy plugh\n\n", encoding="utf-8")
+    code, err = run_cli(["translate", "--model", str(out), "--file", str(hopeless)], capsys)
+    assert code == 2 and "no line could be translated (line 1: every word is unknown" in err
+
+
+@pytest.mark.slow
+def test_show_attention_to_a_folder_is_one_line_before_any_work_and_leaves_no_stray_file(trained_run, tmp_path,
+                                                                                         capsys):
+    out, _ = trained_run
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    code, err = run_cli(["translate", "--model", str(out), "El gato come pan.", "--show-attention", str(folder)], capsys)
+    assert code == 2 and "is a folder; give a file name" in err and err.count("\n") == 1
+    assert not list(tmp_path.glob(".*partial*")) and not list(folder.iterdir())

@@ -1,4 +1,5 @@
 """Score raw reviews with a saved model: a probability and a label for each."""
+import sys
 
 import numpy as np
 
@@ -24,20 +25,31 @@ def main(argv=None):
     with reported(prog):
         parser = command_parser(prog, __doc__)
         parser.add_argument("--model", required=True, help="output folder of a training run")
-        parser.add_argument("--file", help="text file with one review a line")
+        parser.add_argument("--file", help="text file with one review a line: one output line per line in "
+                                           "(empty for a blank line, named on stderr)")
         parser.add_argument("texts", nargs="*", help="reviews to score")
         args = parser.parse_args(argv)
-        texts = list(args.texts)
-        if args.file:
-            texts += [line for line in read_text(args.file, what="review file").splitlines() if line.strip()]
-        if not texts:
+        lines = read_text(args.file, what="review file").splitlines() if args.file else []
+        if not (args.texts or lines):
             raise UserError("no reviews: give them as arguments or with --file")
-        for number, text in enumerate(texts, 1):
+        for number, text in enumerate(args.texts, 1):
             if not text.strip():
                 raise UserError(f"review {number} is empty")
+        # A file is a batch job: one output line per input line; a blank line gets an empty one.
+        blank = [number for number, line in enumerate(lines, 1) if not line.strip()]
+        if lines and len(blank) == len(lines):
+            raise UserError(f"{args.file}: every line is blank; no review to score")
+        texts = list(args.texts) + [line for line in lines if line.strip()]
         sentiment_model, _, _ = load_run(args.model, RECIPE)
         probabilities = predict(sentiment_model, texts)
-        for probability, text in zip(probabilities, texts):
+        for number in blank:
+            print(f"note: {args.file}: line {number} is blank; its output line is empty", file=sys.stderr)
+        scored = iter(zip(probabilities, texts))
+        for line in list(args.texts) + lines:
+            if not line.strip():
+                print()
+                continue
+            probability, text = next(scored)
             label = "positive" if probability >= 0.5 else "negative"
             shown = text if len(text) <= 70 else text[:67] + "..."
             print(f"{probability:.3f}  {label:<8}  {shown}")

@@ -7,6 +7,7 @@ the model never saw longer sentences, and truncating would silently drop meaning
 A sentence with some unknown words is translated (they are read as [UNK]) and the
 unknown words are listed on stderr.
 """
+import os
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -195,10 +196,11 @@ def save_attention(translator, sentence, path):
     words = translator.target_vocab.decode(outputs[0]) + [data.END]
     weights = np.array(attention[0])[: len(words)]  # (target words, source tokens)
     fig, axis = plt.subplots(figsize=(1 + 0.5 * len(tokens), 1 + 0.4 * len(words)))
-    axis.imshow(weights, cmap="viridis", vmin=0, vmax=1)
+    image = axis.imshow(weights, cmap="viridis", vmin=0, vmax=1)
     axis.set_xticks(range(len(tokens)), tokens, rotation=60)
     axis.set_yticks(range(len(words)), words)
-    axis.set_title(translator.text(outputs[0]), fontsize=9)
+    axis.set_title(translator.text(outputs[0]) + "  (greedy)", fontsize=9)
+    fig.colorbar(image, ax=axis, label="attention weight")
     fig.tight_layout()
     partial = Path(path).with_name(f".{Path(path).name}.partial.png")
     fig.savefig(partial, dpi=100)
@@ -212,31 +214,60 @@ def main(argv=None):
     with reported(prog):
         parser = command_parser(prog, __doc__)
         parser.add_argument("--model", required=True, help="output folder of a training run")
-        parser.add_argument("--file", help="text file with one Spanish sentence a line (blank lines skipped)")
+        parser.add_argument("--file", help="text file with one Spanish sentence a line: one English line out per "
+                                           "line in (empty where a line cannot be translated, named on stderr)")
         parser.add_argument("--beam-size", type=int, default=1, help="1: greedy; N > 1: beam search of width N")
         parser.add_argument("--show-attention", metavar="PNG", help="save the attention heatmap of the first sentence")
         parser.add_argument("sentences", nargs="*", help="Spanish sentences to translate")
         args = parser.parse_args(argv)
         if args.beam_size < 1:
             raise UserError(f"--beam-size must be 1 or more, got {args.beam_size}")
-        sentences = list(args.sentences)
-        if args.file:
-            sentences += [line for line in read_text(args.file, what="sentence file").splitlines() if line.strip()]
-        if not sentences:
+        lines = read_text(args.file, what="sentence file").splitlines() if args.file else []
+        if not (args.sentences or lines):
             raise UserError("no sentences: give them as arguments or with --file")
         if args.show_attention:
-            target = Path(args.show_attention)
-            if not target.parent.is_dir():
-                raise UserError(f"--show-attention {target}: no folder {target.parent}")
+            check_png_path(args.show_attention)
         translator = load(args.model)
-        sources, unknown = translator.prepare(sentences)  # every sentence checked before any output
-        for number, missing in enumerate(unknown, 1):
+        sources, unknown = translator.prepare(args.sentences)  # every argument checked before any output
+        # A file is a batch job: every line it can, one output line per input line, the others named.
+        kept, skipped = [], []
+        for number, line in enumerate(lines, 1):
+            try:
+                (ids,), (missing,) = translator.prepare([line])
+            except UserError as error:
+                skipped.append((number, str(error).removeprefix("sentence 1").lstrip(": ")))
+                continue
+            kept.append(number)
+            sources.append(ids)
+            unknown.append(missing)
+        if lines and not kept:
+            raise UserError(f"{args.file}: no line could be translated (line {skipped[0][0]}: {skipped[0][1]})")
+        names = [f"sentence {n}" for n in range(1, len(args.sentences) + 1)] + [f"{args.file}: line {n}" for n in kept]
+        for name, missing in zip(names, unknown):
             if missing:
-                print(f"note: sentence {number}: unknown words read as [UNK]: {', '.join(missing)}", file=sys.stderr)
-        outputs = [translator.text(ids) for ids in translator.translate_ids(sources, args.beam_size)]
+                print(f"note: {name}: unknown words read as [UNK]: {', '.join(missing)}", file=sys.stderr)
+        for number, reason in skipped:
+            print(f"note: {args.file}: line {number} not translated ({reason}); its output line is empty",
+                  file=sys.stderr)
+        translated = [translator.text(ids) for ids in translator.translate_ids(sources, args.beam_size)]
+        by_line = dict(zip(kept, translated[len(args.sentences):]))
+        outputs = translated[: len(args.sentences)] + [by_line.get(n, "") for n in range(1, len(lines) + 1)]
         for english in outputs:
             print(english)
         if args.show_attention:
-            save_attention(translator, sentences[0], args.show_attention)
-            print(f"attention heatmap of sentence 1 saved in {args.show_attention}", file=sys.stderr)
+            first = args.sentences[0] if args.sentences else lines[kept[0] - 1]
+            save_attention(translator, first, args.show_attention)
+            print(f"attention heatmap of the first sentence's greedy translation saved in {args.show_attention}",
+                  file=sys.stderr)
         return outputs
+
+
+def check_png_path(path):
+    """A UserError unless `path` can be written as a new PNG (an existing folder or unwritable place cannot)."""
+    target = Path(path)
+    if target.is_dir():
+        raise UserError(f"--show-attention {target}: is a folder; give a file name such as {target / 'attention.png'}")
+    if not target.parent.is_dir():
+        raise UserError(f"--show-attention {target}: no folder {target.parent}")
+    if not os.access(target.parent, os.W_OK):
+        raise UserError(f"--show-attention {target}: {target.parent} is not writable")
