@@ -1,5 +1,7 @@
 """What inference commands share: a finished run's files, a compiled model call, recurrent state sizes."""
+import dataclasses
 import json
+import typing
 from pathlib import Path
 
 import keras
@@ -9,13 +11,16 @@ from shared.config import load_saved
 from shared.errors import UserError
 
 
-def load_run(model_dir, recipe, *json_files):
+def load_run(model_dir, recipe, *json_files, config_class=None):
     """(model, config dict, {name: parsed JSON}) of a finished run of `recipe` in model_dir.
 
-    Every problem (no folder, another recipe's model, a missing or unreadable file) is a
-    one-line UserError naming the file; predicting never reads the training data.
+    Every problem (no folder, another recipe's model, a missing or unreadable file, a config.json
+    that lacks a setting of `config_class` or holds one of the wrong type) is a one-line UserError
+    naming the file; predicting never reads the training data.
     """
     config = load_saved(model_dir, recipe)
+    if config_class is not None:
+        check_settings(config, config_class, Path(model_dir) / "config.json")
     extras = {}
     for name in json_files:
         path = Path(model_dir) / name
@@ -26,6 +31,20 @@ def load_run(model_dir, recipe, *json_files):
         except (OSError, ValueError):
             raise UserError(f"{path}: unreadable or not JSON; train again to write it") from None
     return load_model(model_dir), config, extras
+
+
+def check_settings(saved, config_class, path):
+    """A UserError naming the first setting of config_class that `saved` lacks or holds with the wrong type."""
+    hints = typing.get_type_hints(config_class)
+    for field in dataclasses.fields(config_class):
+        if field.name not in saved:
+            raise UserError(f"{path}: no setting {field.name!r} (the file was edited or is from another "
+                            "version); restore it or train again")
+        kind, value = hints[field.name], saved[field.name]
+        fits = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+        if not (fits or (kind is float and isinstance(value, int) and not isinstance(value, bool))):
+            raise UserError(f"{path}: setting {field.name!r} is {value!r}, expected {kind.__name__}; "
+                            "restore the file or train again")
 
 
 def inference_copy(trained):

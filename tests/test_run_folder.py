@@ -64,3 +64,18 @@ def test_a_truncated_model_or_a_broken_file_beside_it_is_one_line(tmp_path):
     (tmp_path / "config.json").write_text('{"recipe": "demo"', encoding="utf-8")
     with pytest.raises(UserError, match="config.json: not a recipe config"):
         load_run(tmp_path, "demo")
+
+
+@pytest.mark.parametrize("edit,message", [
+    (lambda config: config.pop("units"), "no setting 'units' (the file was edited"),
+    (lambda config: config.update(units="64"), "setting 'units' is '64', expected int"),
+])
+def test_an_edited_config_is_one_line_naming_the_setting(tmp_path, edit, message):
+    from shared.errors import UserError
+
+    saved = json.loads(to_json(Tiny(), "demo"))
+    edit(saved["config"])
+    (tmp_path / "config.json").write_text(json.dumps(saved), encoding="utf-8")
+    (tmp_path / "model.keras").write_bytes(b"")
+    with pytest.raises(UserError, match=message):
+        load_run(tmp_path, "demo", config_class=Tiny)

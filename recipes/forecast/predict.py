@@ -51,7 +51,9 @@ def forecast(forecaster, prices, config, scaler):
 
 def load(model_dir):
     """(model, config dict, scaler dict) of a finished training run."""
-    forecaster, config, files = load_run(model_dir, RECIPE, "scaler.json")
+    from .train import Config  # here: train imports this module's neighbours
+
+    forecaster, config, files = load_run(model_dir, RECIPE, "scaler.json", config_class=Config)
     return forecaster, config, files["scaler.json"]
 
 

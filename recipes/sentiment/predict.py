@@ -40,7 +40,9 @@ def main(argv=None):
         if lines and len(blank) == len(lines):
             raise UserError(f"{args.file}: every line is blank; no review to score")
         texts = list(args.texts) + [line for line in lines if line.strip()]
-        sentiment_model, _, _ = load_run(args.model, RECIPE)
+        from .train import Config
+
+        sentiment_model, _, _ = load_run(args.model, RECIPE, config_class=Config)
         probabilities = predict(sentiment_model, texts)
         for number in blank:
             print(f"note: {args.file}: line {number} is blank; its output line is empty", file=sys.stderr)

@@ -100,7 +100,9 @@ def stream(generator, prompt, length, temperature, top_k=0, seed=0, out=None):
 
 def load(model_dir):
     """(Generator, saved vocabulary file) for a training run's output folder; refuses other recipes' models."""
-    trained, config, files = load_run(model_dir, RECIPE, "vocab.json")
+    from .train import Config  # here: train imports this module
+
+    trained, config, files = load_run(model_dir, RECIPE, "vocab.json", config_class=Config)
     saved = files["vocab.json"]
     return Generator(trained, saved["vocabulary"], config["cell"], config["units"], config["layers"]), saved
 

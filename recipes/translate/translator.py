@@ -180,7 +180,9 @@ def _logsumexp(logits):
 
 def load(model_dir):
     """A Translator for a training run's output folder; refuses other recipes' models."""
-    trained, config, files = load_run(model_dir, RECIPE, "vocab.json")
+    from .train import Config  # here: train imports this module
+
+    trained, config, files = load_run(model_dir, RECIPE, "vocab.json", config_class=Config)
     return Translator(trained, config, files["vocab.json"])
 
 
