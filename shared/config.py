@@ -92,7 +92,7 @@ def build_parser(cls, prog, description=None, epilog=None):
 
 def command_parser(prog, description=None):
     """A parser for commands that are not training (predict, generate): same one-line errors."""
-    return _Parser(prog=prog, description=description, allow_abbrev=False)
+    return _Parser(prog=prog, description=description, allow_abbrev=False, formatter_class=_HelpFormatter)
 
 
 def parse(cls, argv, *, recipe, description=None, epilog=None, prog=None):

@@ -321,3 +321,15 @@ def test_recipe_contract(tmp_path, capsys):
 
     check_recipe(train.main, tmp_path / "run", ["--csv", str(csv_path), "--epochs", "2", *FAST], infer=infer,
                  files=("scaler.json", "test_forecast.png"))
+
+
+def test_a_price_typed_in_the_wrong_unit_is_named_with_its_date(tmp_path):
+    close = structured(600)
+    close[450] *= 1000  # one day typed 1000x too high
+    prices = data.read_prices(prices_csv(tmp_path / "typo.csv", close))
+    (train_part, _, _), _, bounds = windows.build(prices, ["return"], 20, 1, 10, (0.15, 0.15))
+    jumps = windows.implausible_jumps(prices, bounds[0])
+    assert [date for date, _ in jumps] == [str(prices.dates[450]), str(prices.dates[451])]  # up, then back down
+    assert jumps[0][1] > 500 and jumps[1][1] < -0.99
+    assert windows.implausible_jumps(data.read_prices(prices_csv(tmp_path / "fine.csv", structured(600))),
+                                     bounds[0]) == []

@@ -1,6 +1,7 @@
 """Train a quantile forecaster on daily prices, score it on the most recent period against naive forecasts."""
 import dataclasses
 import json
+import sys
 from pathlib import Path
 
 from shared.errors import UserError
@@ -62,6 +63,10 @@ def train(run):
         prices, names, config.window, config.horizon, config.vol_window, (config.val_fraction, config.test_fraction))
     print(f"data: {prices.source}, {len(prices)} days, forecasting {prices.target}"
           + ("  [smoke: a small slice, not a real result]" if config.smoke else ""))
+    for date, change in windows.implausible_jumps(prices, bounds[0]):
+        print(f"warning: {prices.source}: {date}: the price moves {change:+.0%} in a day, beyond 20 standard "
+              "deviations of the training period's daily moves; check that row (a price in the wrong unit?)",
+              file=sys.stderr)
     for note in prices.notes:
         print(f"  cleaned: {note}")
     for name, part, (start, stop) in zip(windows.SPLITS, (train_part, val, test), bounds):

@@ -143,6 +143,21 @@ def build(prices, names, window, horizon, vol_window, fractions):
     return parts, scaler, bounds
 
 
+def implausible_jumps(prices, train_bounds, limit=20.0):
+    """[(date, relative change)] of the days whose log-return exceeds `limit` robust standard deviations
+    of the training period's daily returns: most likely a typing or unit error in the file.
+
+    Robust (1.4826 x the median absolute return): a spike must not hide itself by inflating the spread.
+    """
+    returns = np.diff(np.log(prices.price))  # (days - 1,) return of day i + 1
+    start, stop = train_bounds
+    spread = 1.4826 * np.median(np.abs(returns[start: max(start + 1, stop - 1)]))
+    if not spread > 0:
+        return []
+    days = np.flatnonzero(np.abs(returns) > limit * spread)
+    return [(str(prices.dates[day + 1]), float(np.expm1(returns[day]))) for day in days]
+
+
 def needed_factors(y, quantiles):
     """(n, horizon) factor by which each band's half-width must grow to cover its actual value.
 

@@ -138,7 +138,8 @@ def train(run):
 def main(argv=None):
     return TrainingRun.main(Config, argv, train, recipe=RECIPE, description=__doc__, smoke=SMOKE_CAPS,
                             epilog=f'then: python -m recipes.{RECIPE} generate --model OUT --prompt "ROMEO:" '
-                                   f'--length 500; or: python -m recipes.{RECIPE} home')
+                                   f'--length 500, or ... speed --model OUT; the HOME example: '
+                                   f'python -m recipes.{RECIPE} home')
 
 
 def home(argv=None):
