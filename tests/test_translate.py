@@ -434,7 +434,7 @@ def test_a_failure_while_scoring_keeps_the_trained_model(pairs_file, tmp_path, m
     def broken(*args, **kwargs):
         raise RuntimeError("scoring failed")
 
-    monkeypatch.setattr(scoring, "evaluate", broken)
+    monkeypatch.setattr(scoring, "score_test_split", broken)
     out = tmp_path / "run"
     with pytest.raises(RuntimeError, match="scoring failed"):
         train.main(["--smoke", "--data", str(pairs_file), "--out", str(out), *TINY, "--epochs", "1"])
