@@ -83,9 +83,8 @@ def test_fractions_that_leave_no_training_data_are_named(tmp_path):
 
 def test_a_message_quoting_a_huge_input_stays_one_readable_line(capsys):
     header = ",".join(f"column{i}" for i in range(100_000))
-    with pytest.raises(SystemExit) as exit_info:
-        with reported("prog"):
-            raise UserError(f"data.csv: line 1: expected columns review,sentiment, found {header}")
+    with pytest.raises(SystemExit) as exit_info, reported("prog"):
+        raise UserError(f"data.csv: line 1: expected columns review,sentiment, found {header}")
     printed = capsys.readouterr().err
     assert exit_info.value.code == 2 and printed.count("\n") == 1 and len(printed) < 600
     assert printed.startswith("prog: error: data.csv: line 1: expected columns") and "characters cut" in printed

@@ -303,7 +303,7 @@ def test_a_failure_while_scoring_keeps_the_trained_model_and_no_stale_figures(tm
     monkeypatch.setattr(train.scoring, "score", broken)
     with pytest.raises(RuntimeError, match="scoring failed"):
         train.main(["--csv", str(csv_path), "--out", str(out), "--epochs", "3", *FAST])
-    forecaster, config, scaler = predict.load(out)  # the new run's model, usable
+    _, config, scaler = predict.load(out)  # the new run's model, usable
     assert config["epochs"] == 3 and "interval_scales" in scaler
     assert not (out / "metrics.json").exists()  # the first run's figures no longer describe this model
 
@@ -327,7 +327,7 @@ def test_a_price_typed_in_the_wrong_unit_is_named_with_its_date(tmp_path):
     close = structured(600)
     close[450] *= 1000  # one day typed 1000x too high
     prices = data.read_prices(prices_csv(tmp_path / "typo.csv", close))
-    (train_part, _, _), _, bounds = windows.build(prices, ["return"], 20, 1, 10, (0.15, 0.15))
+    _, _, bounds = windows.build(prices, ["return"], 20, 1, 10, (0.15, 0.15))
     jumps = windows.implausible_jumps(prices, bounds[0])
     assert [date for date, _ in jumps] == [str(prices.dates[450]), str(prices.dates[451])]  # up, then back down
     assert jumps[0][1] > 500 and jumps[1][1] < -0.99

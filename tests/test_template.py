@@ -70,9 +70,9 @@ def test_private_keras_names_only_in_the_quarantined_module():
             if path.name == "keras_internals.py":
                 continue
             for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-                if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__"):
-                    if not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")):
-                        found.append(f"{path.relative_to(ROOT)}:{node.lineno} .{node.attr}")
+                private = isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__")
+                if private and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")):
+                    found.append(f"{path.relative_to(ROOT)}:{node.lineno} .{node.attr}")
                 if isinstance(node, (ast.Import, ast.ImportFrom)):
                     names = [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
                     found += [f"{path.relative_to(ROOT)}:{node.lineno} {n}" for n in names if n.startswith("keras.src")]
