@@ -144,13 +144,15 @@ class TrainingRun:
     def save(self, model, files=None, curves=("loss",)):
         """The chief publishes the model, config.json, `files` and curves.png, before any scoring.
 
-        An earlier run's metrics.json, which described another model, goes once the new model is in.
+        An earlier run's metrics.json, which described another model, goes once the new model is in;
+        the run's logs (training_log.csv, tensorboard/, checkpoints/) move into place after it.
         """
         if not self.chief:
             return
         curves_png = plot_curves(self.history["epochs"], curves)
         publish(self.out, {"config.json": self.config_json, "curves.png": curves_png, **(files or {})},
                 model=model, stale=("metrics.json",))
+        training.publish_logs(self.out)  # the new logs replace the earlier run's only now
 
     def finish(self, metrics, files=None):
         """The chief writes metrics.json (with the training facts) and `files`; returns the metrics."""

@@ -7,9 +7,11 @@
     history = fit(model, train_ds, val_ds, workdir, epochs=10, patience=2)
 
 Recipes reach this through shared.run.TrainingRun, which passes their config's fields.
-What `fit` leaves in `workdir`: training_log.csv (loss, metrics, gradient norms and elapsed
-seconds per epoch), tensorboard/, checkpoints/best.weights.h5 and, while a run is
-unfinished, backup/ from which the same command resumes. Under `--strategy multiworker`
+What `fit` leaves in `workdir/unfinished/`: training_log.csv (loss, metrics, gradient norms
+and elapsed seconds per epoch), tensorboard/ and checkpoints/best.weights.h5, which
+`publish_logs` moves into `workdir` once the run has published its model (an earlier run's
+logs stay until then); and, while a run is unfinished, backup/ from which the same command
+resumes. Under `--strategy multiworker`
 only the chief writes there; every other worker keeps its own copies in workdir/.worker-N/
 (its resume point) and removes them when training ends, so one run writes one set of results.
 
@@ -20,6 +22,7 @@ import contextlib
 import csv
 import json
 import math
+import os
 import shutil
 import time
 import warnings
@@ -31,6 +34,9 @@ from shared import data, device
 from shared.errors import TrainingError, UserError
 from shared.keras_internals import work_round_multiworker_bugs
 from shared.optimizer import GradientNormLogger, make_optimizer
+
+UNFINISHED = "unfinished"  # in workdir: a run's logs until it publishes its model
+LOG_NAMES = ("training_log.csv", "tensorboard", "checkpoints")  # what publish_logs moves
 
 
 class TimeBudget(keras.callbacks.Callback):
@@ -172,14 +178,17 @@ def fit(model, train_data, val_data, workdir, *, epochs, patience, batch_size=32
         workdir = workdir / f".{device.worker_name(strategy)}"
     backup_dir = workdir / "backup"
     resuming = is_interrupted(workdir)  # the caller checked it can resume (check_resumable; TrainingRun does)
+    # This run's logs and best checkpoint, beside its backup: the finished run's in workdir stay
+    # untouched until this one publishes its model (publish_logs).
+    staging = workdir / UNFINISHED
+    if not resuming:
+        shutil.rmtree(staging, ignore_errors=True)  # a failed earlier attempt's logs, and its stale best
     backup_dir.mkdir(parents=True, exist_ok=True)
     (backup_dir / "config.json").write_text(config_json, encoding="utf-8")
-    log_path = workdir / "training_log.csv"
+    log_path = staging / "training_log.csv"
     earlier = _finished_epochs(log_path) if resuming else []
-    best_path = workdir / "checkpoints" / "best.weights.h5"
+    best_path = staging / "checkpoints" / "best.weights.h5"
     best_path.parent.mkdir(parents=True, exist_ok=True)
-    if not resuming:
-        best_path.unlink(missing_ok=True)  # a stale best from an earlier run must not be loaded
     best_so_far = min((float(row[monitor]) for row in earlier if row.get(monitor)), default=None)
     if resuming:
         print(f"resuming from epoch {len(earlier) + 1} of {epochs}: {backup_dir} holds the run's last "
@@ -201,7 +210,7 @@ def fit(model, train_data, val_data, workdir, *, epochs, patience, batch_size=32
         keras.callbacks.ModelCheckpoint(str(best_path), monitor=monitor, save_best_only=True,
                                         save_weights_only=True, initial_value_threshold=best_so_far),
         keras.callbacks.CSVLogger(str(log_path), append=resuming),
-        *_tensorboard(workdir / "tensorboard"),
+        *_tensorboard(staging / "tensorboard"),
         *budget,
         *extra_callbacks,
     ]
@@ -227,6 +236,25 @@ def fit(model, train_data, val_data, workdir, *, epochs, patience, batch_size=32
     if not chief:
         shutil.rmtree(workdir, ignore_errors=True)  # finished: nothing left to resume from
     return {"epochs": rows, "train_seconds": seconds, "resumed_from_epoch": len(earlier) or None}
+
+
+def publish_logs(workdir):
+    """Move a finished run's logs and best checkpoint from workdir/unfinished/ into workdir.
+
+    Called once the run's model is published: the earlier run's training_log.csv, tensorboard/
+    and checkpoints/ are replaced only then, so a run that fails or is killed before it has a
+    model leaves the good run's logs as they were.
+    """
+    workdir = Path(workdir)
+    staging = workdir / UNFINISHED
+    for name in LOG_NAMES:
+        source, target = staging / name, workdir / name
+        if not source.exists():
+            continue
+        if target.is_dir():
+            shutil.rmtree(target)  # os.replace cannot replace a folder that has files
+        os.replace(source, target)
+    shutil.rmtree(staging, ignore_errors=True)
 
 
 def _tensorboard(logdir):

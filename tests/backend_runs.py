@@ -96,7 +96,7 @@ def run(recipe, workdir):
     network.save(workdir / f"{recipe}.keras")
     after = keras.saving.load_model(workdir / f"{recipe}.keras").predict(tail, verbose=0)
     return {"epochs": history["epochs"], "reload_max_difference": float(np.max(np.abs(before - after))),
-            "tensorboard_written": (workdir / recipe / "tensorboard").exists()}
+            "tensorboard_written": (workdir / recipe / "unfinished" / "tensorboard").exists()}
 
 
 def refused_strategies():

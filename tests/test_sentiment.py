@@ -151,7 +151,8 @@ def test_train_then_predict_on_raw_strings(tmp_path, reviews_csv, capsys):
 def test_a_failed_run_never_replaces_a_good_model(tmp_path, reviews_csv, capsys, monkeypatch):
     out = tmp_path / "run"
     train.main(["--data", str(reviews_csv), "--out", str(out), *FAST])
-    good = {name: (out / name).read_bytes() for name in ("model.keras", "config.json", "metrics.json")}
+    good = {name: (out / name).read_bytes() for name in ("model.keras", "config.json", "metrics.json",
+                                                         "training_log.csv", "checkpoints/best.weights.h5")}
 
     def killed(*args, **kwargs):
         raise KeyboardInterrupt

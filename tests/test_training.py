@@ -15,7 +15,7 @@ from tiny import (
 )
 
 from shared.optimizer import Adam, make_optimizer
-from shared.training import TimeBudget, is_interrupted
+from shared.training import TimeBudget, is_interrupted, publish_logs
 
 
 def test_clipnorm_bounds_what_reaches_adams_moments():
@@ -63,9 +63,32 @@ def test_fit_logs_gradient_norms_and_loss_falls(tmp_path):
     assert float(rows[-1]["loss"]) < float(rows[0]["loss"])
     for row in rows:
         assert 0 < float(row["grad_norm_mean"]) <= float(row["grad_norm_max"])
+    assert not is_interrupted(tmp_path)  # a finished run leaves no backup
+    # Its logs wait beside where the backup was until the run publishes them (after its model).
+    staged = tmp_path / "unfinished"
+    assert (staged / "checkpoints" / "best.weights.h5").is_file()
+    assert any((staged / "tensorboard").rglob("*tfevents*"))
+    assert not (tmp_path / "training_log.csv").exists()
+    publish_logs(tmp_path)
     assert (tmp_path / "checkpoints" / "best.weights.h5").is_file()
     assert any((tmp_path / "tensorboard").rglob("*tfevents*"))
-    assert not is_interrupted(tmp_path)  # a finished run leaves no backup
+    assert len((tmp_path / "training_log.csv").read_text().splitlines()) == 1 + 4
+    assert not staged.exists()
+
+
+def test_a_new_run_leaves_the_published_logs_alone_until_it_publishes(tmp_path):
+    config = TinyConfig()
+    x, y = tiny_problem()
+    config_fit(tiny_model(config), batches(x, y), batches(x, y), config, tmp_path, verbose=0)
+    publish_logs(tmp_path)
+    names = ("training_log.csv", "checkpoints/best.weights.h5")
+    good = {name: (tmp_path / name).read_bytes() for name in names}
+    events = sorted(path.name for path in (tmp_path / "tensorboard").rglob("*tfevents*"))
+    with pytest.raises(KeyboardInterrupt):  # a second run, killed after one epoch
+        config_fit(tiny_model(config), batches(x, y), batches(x, y), config, tmp_path,
+                   extra_callbacks=[Interrupt(after=0)], verbose=0)
+    assert {name: (tmp_path / name).read_bytes() for name in names} == good
+    assert sorted(path.name for path in (tmp_path / "tensorboard").rglob("*tfevents*")) == events
 
 
 def test_killed_run_resumes_from_its_last_finished_epoch(tmp_path, capsys):
@@ -75,7 +98,7 @@ def test_killed_run_resumes_from_its_last_finished_epoch(tmp_path, capsys):
         config_fit(tiny_model(config), batches(x, y), batches(x, y), config, tmp_path,
             extra_callbacks=[Interrupt(after=1)], verbose=0)
     assert is_interrupted(tmp_path)
-    with (tmp_path / "training_log.csv").open() as handle:
+    with (tmp_path / "unfinished" / "training_log.csv").open() as handle:
         assert [row["epoch"] for row in csv.DictReader(handle)] == ["0", "1"]
 
     capsys.readouterr()
