@@ -3,7 +3,11 @@
 Everything is first written under a temporary name in the same folder, then
 renamed into place (a rename is atomic within one file system). model.keras
 is renamed last: a folder holds a usable model only once its config is in place.
+With the model goes SHA256SUMS (the `sha256sum` format: `sha256sum -c SHA256SUMS`
+checks it), the fingerprints of the model and the files published with it, so a file
+edited or damaged afterwards is named instead of silently changing what the model does.
 """
+import hashlib
 import os
 import zipfile
 from pathlib import Path
@@ -29,9 +33,13 @@ def publish(out_dir, files, model=None, stale=()):
                 temporary.write_text(text, encoding="utf-8")
             staged.append((temporary, out_dir / name))
         if model is not None:
-            temporary = out_dir / ".model.partial.keras"  # Keras insists on the .keras suffix
-            model.save(temporary)
-            staged.append((temporary, out_dir / "model.keras"))
+            model_file = out_dir / ".model.partial.keras"  # Keras insists on the .keras suffix
+            model.save(model_file)
+            staged.append((model_file, out_dir / "model.keras"))
+            sums = out_dir / f".{CHECKSUMS}.partial"
+            sums.write_text("".join(f"{sha256(partial)}  {final.name}\n" for partial, final in staged),
+                            encoding="utf-8")
+            staged.insert(-1, (sums, out_dir / CHECKSUMS))  # in place before the model, like the rest
     except BaseException:
         for temporary, _ in staged:
             temporary.unlink(missing_ok=True)
@@ -41,6 +49,39 @@ def publish(out_dir, files, model=None, stale=()):
     for name in stale:
         if name not in files:
             (out_dir / name).unlink(missing_ok=True)
+
+
+CHECKSUMS = "SHA256SUMS"  # written with the model by publish(), read by check_unchanged()
+
+
+def sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_unchanged(model_dir, names):
+    """A one-line UserError if a file among `names` differs from its fingerprint in SHA256SUMS.
+
+    An edited config.json (a changed window or units), vocabulary or scaler no longer matches
+    the model trained with it: the fix is to restore the file or train again. A folder
+    without SHA256SUMS (written by hand, or by an older version) is not checked.
+    """
+    sums = Path(model_dir) / CHECKSUMS
+    if not sums.is_file():
+        return
+    expected = {}
+    for line in sums.read_text(encoding="utf-8", errors="replace").splitlines():
+        digest, _, name = line.partition("  ")
+        expected[name] = digest
+    for name in names:
+        path = Path(model_dir) / name
+        if name in expected and path.is_file() and sha256(path) != expected[name]:
+            raise UserError(f"{path}: changed since the model was saved (its SHA-256 differs from the one in "
+                            f"{sums.name}); settings for using a model are the command's options: restore "
+                            "the file or train again")
 
 
 def load_model(model_dir):

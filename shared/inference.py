@@ -6,7 +6,7 @@ from pathlib import Path
 
 import keras
 
-from shared.artifacts import load_model
+from shared.artifacts import check_unchanged, load_model
 from shared.config import load_saved
 from shared.errors import UserError
 
@@ -15,8 +15,9 @@ def load_run(model_dir, recipe, *json_files, config_class=None):
     """(model, config dict, {name: parsed JSON}) of a finished run of `recipe` in model_dir.
 
     Every problem (no folder, another recipe's model, a missing or unreadable file, a config.json
-    that lacks a setting of `config_class` or holds one of the wrong type) is a one-line UserError
-    naming the file; predicting never reads the training data.
+    that lacks a setting of `config_class` or holds one of the wrong type, a file edited since
+    the model was saved) is a one-line UserError naming the file; predicting never reads the
+    training data.
     """
     config = load_saved(model_dir, recipe)
     if config_class is not None:
@@ -30,6 +31,8 @@ def load_run(model_dir, recipe, *json_files, config_class=None):
             extras[name] = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             raise UserError(f"{path}: unreadable or not JSON; train again to write it") from None
+    # Last: the messages above say more about a file that is missing, unreadable or incomplete.
+    check_unchanged(model_dir, ["config.json", *json_files, "model.keras"])
     return load_model(model_dir), config, extras
 
 

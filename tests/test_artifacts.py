@@ -28,4 +28,4 @@ def test_a_model_that_fails_to_save_leaves_the_earlier_run_whole(tmp_path, monke
     with pytest.raises(OSError, match="disk full"):
         publish(tmp_path, {"config.json": "new"}, model=broken, stale=("metrics.json",))
     assert (tmp_path / "config.json").read_text() == "old" and (tmp_path / "metrics.json").read_text() == "old figures"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json", "metrics.json", "model.keras"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["SHA256SUMS", "config.json", "metrics.json", "model.keras"]

@@ -79,3 +79,29 @@ def test_an_edited_config_is_one_line_naming_the_setting(tmp_path, edit, message
     (tmp_path / "model.keras").write_bytes(b"")
     with pytest.raises(UserError, match=message):
         load_run(tmp_path, "demo", config_class=Tiny)
+
+
+def test_a_file_edited_after_saving_is_one_line_naming_it(tmp_path):
+    import shutil
+    import subprocess
+
+    import keras
+
+    from shared.artifacts import publish
+    from shared.errors import UserError
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    publish(tmp_path, {"config.json": to_json(Tiny(), "demo"), "vocab.json": '["a", "b"]'}, model=model)
+    load_run(tmp_path, "demo", "vocab.json", config_class=Tiny)  # as saved: loads
+    if shutil.which("sha256sum"):  # the standard tool reads the fingerprints too
+        subprocess.run(["sha256sum", "--quiet", "-c", "SHA256SUMS"], cwd=tmp_path, check=True)
+
+    saved = json.loads((tmp_path / "config.json").read_text(encoding="utf-8"))
+    saved["config"]["units"] = 5  # a well-formed value the model was not trained with
+    (tmp_path / "config.json").write_text(json.dumps(saved), encoding="utf-8")
+    with pytest.raises(UserError, match=r"config.json: changed since the model was saved .*train again"):
+        load_run(tmp_path, "demo", "vocab.json", config_class=Tiny)
+    (tmp_path / "config.json").write_text(to_json(Tiny(), "demo"), encoding="utf-8")
+    (tmp_path / "vocab.json").write_text('["b", "a"]', encoding="utf-8")
+    with pytest.raises(UserError, match="vocab.json: changed since the model was saved"):
+        load_run(tmp_path, "demo", "vocab.json", config_class=Tiny)
