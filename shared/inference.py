@@ -4,8 +4,6 @@ import json
 import typing
 from pathlib import Path
 
-import keras
-
 from shared.artifacts import check_unchanged, load_model
 from shared.config import load_saved
 from shared.errors import UserError
@@ -53,6 +51,8 @@ def check_settings(saved, config_class, path):
 def inference_copy(trained):
     """An uncompiled copy of `trained` with its weights: what a saved model needs (no Adam moments,
     which would triple the file); clone_model would copy the compile settings too."""
+    import keras  # here, not at the top: an inference command's --help answers before Keras loads
+
     copy = keras.Model.from_config(trained.get_config())
     copy.set_weights(trained.get_weights())
     return copy
@@ -65,6 +65,8 @@ def compiled(network, signature):
     model.predict (which builds a dataset and a loop per call); the graph spares Keras's eager
     per-layer overhead, which dominates a one-step call (make bench: textgen's generate cases).
     """
+    import keras
+
     def call(*inputs):
         return network(list(inputs) if len(inputs) > 1 else inputs[0], training=False)
     if keras.config.backend() != "tensorflow":

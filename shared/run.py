@@ -21,14 +21,15 @@ is read); the writability of --out; seeding, the precision policy and the distri
 (before any TensorFlow op); the batch across replicas; compile; fit (training_log.csv,
 checkpoints/, backup/ and resume, the time budget); the chief guard; atomic publishing of the
 model, config.json, curves.png and metrics.json. User mistakes anywhere end in one line.
+
+Keras loads when a run starts, not with this module (shared.training is imported where it is
+used): `--help` and option errors answer before TensorFlow loads, in well under a second.
 """
 import os
 from pathlib import Path
 
-from shared import training
 from shared.artifacts import check_writable, publish
 from shared.config import TrainConfig, option, parse, to_json
-from shared.device import is_chief
 from shared.errors import UserError, reported
 from shared.report import metrics_json, plot_curves, training_facts
 
@@ -61,6 +62,8 @@ class TrainingRun:
 
     def __init__(self, config, recipe):
         self.config, self.recipe, self.out = config, recipe, Path(config.out)
+        from shared import training  # Keras loads here, once the command line is parsed
+
         self.config_json = to_json(config, recipe)
         training.check_resumable(self.out, self.config_json)  # before anything is read or written
         check_writable(self.out)
@@ -110,6 +113,8 @@ class TrainingRun:
     @property
     def chief(self):
         """Whether this process writes the results (every process but a non-chief multiworker worker)."""
+        from shared.device import is_chief
+
         return is_chief(self.strategy)
 
     def scope(self):
@@ -131,6 +136,8 @@ class TrainingRun:
 
     def evaluate(self, model, data):
         """Metrics of `model` on batches or (inputs, targets): run by every worker under multiworker."""
+        from shared import training
+
         return training.evaluate(model, data)
 
     def best_epoch_logs(self, prefix="val_"):
@@ -152,6 +159,8 @@ class TrainingRun:
         curves_png = plot_curves(self.history["epochs"], curves)
         publish(self.out, {"config.json": self.config_json, "curves.png": curves_png, **(files or {})},
                 model=model, stale=("metrics.json",))
+        from shared import training
+
         training.publish_logs(self.out)  # the new logs replace the earlier run's only now
 
     def finish(self, metrics, files=None):
@@ -168,6 +177,8 @@ class TrainingRun:
 
 def compile_from_config(model, config, *, loss, metrics=(), steps_per_epoch=None):
     """shared.training.compile_model with a TrainConfig's settings (lr, clipnorm, lr_schedule, epochs)."""
+    from shared import training
+
     decay_steps = None
     if config.lr_schedule == "cosine":
         if not steps_per_epoch:
@@ -179,6 +190,8 @@ def compile_from_config(model, config, *, loss, metrics=(), steps_per_epoch=None
 
 def fit_from_config(model, train_data, val_data, config, workdir, **options):
     """shared.training.fit with a TrainConfig's settings (epochs, patience, batch_size, lr for a time budget)."""
+    from shared import training
+
     base_lr = config.lr if config.lr_schedule == "constant" else None  # a schedule is left alone
     return training.fit(model, train_data, val_data, workdir, epochs=config.epochs, patience=config.patience,
                         batch_size=config.batch_size, base_lr=base_lr, **options)

@@ -157,7 +157,9 @@ def test_a_failed_run_never_replaces_a_good_model(tmp_path, reviews_csv, capsys,
     def killed(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(train.model, "with_vectorizer", killed)  # dies after training, before saving
+    from recipes.sentiment import model
+
+    monkeypatch.setattr(model, "with_vectorizer", killed)  # dies after training, before saving
     code, err = run_cli(["--data", str(reviews_csv), "--out", str(out), *FAST, "--units", "5"], capsys)
     assert code == 130 and "interrupted" in err
     assert {name: (out / name).read_bytes() for name in good} == good

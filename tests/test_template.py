@@ -54,11 +54,59 @@ def imported_packages(folder):
 
 
 def test_imports_go_down_only_benchmarks_then_recipes_then_shared():
-    # importlib too: the old benchmark driver in shared/ imported recipes.*.bench by name.
+    # importlib too: the old benchmark driver in shared/ imported recipes.*.bench by name. One
+    # exception: shared/entry.py's dispatch imports a command's module from the package its
+    # caller (the recipe's __main__) passes in, so that --help answers before Keras loads.
+    allowed = {Path("shared/entry.py"): {"importlib"}}
     for folder, above in (("shared", {"recipes", "benchmarks", "importlib"}), ("recipes", {"benchmarks", "importlib"})):
-        upward = {str(path): sorted(names & above) for path, names in imported_packages(folder).items()
-                  if names & above}
+        upward = {str(path): sorted(names & above - allowed.get(path, set()))
+                  for path, names in imported_packages(folder).items() if names & above - allowed.get(path, set())}
         assert not upward, f"{folder}/ imports from a layer above it: {upward}"
+    tree = ast.parse((ROOT / "shared" / "entry.py").read_text(encoding="utf-8"))
+    docstrings = {id(body[0].value) for node in ast.walk(tree) if isinstance(body := getattr(node, "body", None), list)
+                  and body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)}
+    strings = [node.value for node in ast.walk(tree) if isinstance(node, ast.Constant)
+               and isinstance(node.value, str) and id(node) not in docstrings]
+    assert not [text for text in strings if "recipes" in text]  # it names no recipe: only what the caller passes
+
+
+RECIPE_COMMANDS = {"sentiment": ["predict"], "forecast": ["predict"], "textgen": ["home", "generate", "speed"],
+                   "translate": ["translate"]}
+
+
+@pytest.mark.parametrize("recipe", sorted(RECIPE_COMMANDS))
+def test_help_and_option_errors_come_before_keras_loads(recipe):
+    # Parsed first, so --help and a mistyped option answer at once (TensorFlow takes seconds to load).
+    probe = (
+        "import sys\n"
+        f"from recipes.{recipe}.__main__ import main\n"
+        "for argv in sys.argv[1:]:\n"
+        "    try:\n"
+        "        main(argv.split())\n"
+        "    except SystemExit as done:\n"
+        "        print('<exit', done.code, flush=True)\n"
+        "print('loaded', sorted({m.split('.')[0] for m in sys.modules} & {'keras', 'tensorflow', 'pandas'}))\n"
+    )
+    commands = RECIPE_COMMANDS[recipe]
+    argvs = ["--help", "--epochs x", *(f"{c} --help" for c in commands), *(f"{c} --no-such-option" for c in commands)]
+    done = subprocess.run([sys.executable, "-c", probe, *argvs], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.stdout.strip().splitlines()[-1] == "loaded []", done.stdout[-500:] + done.stderr[-500:]
+    assert done.stdout.count("<exit 0") == 1 + len(commands) and done.stdout.count("<exit 2") == 1 + len(commands)
+    listing = done.stdout.split("\ncommands (")[1]  # the main --help ends with every command
+    assert all(f"\n  {name} " in listing for name in ["train", *commands])
+
+
+def test_tensorflow_starts_without_its_cpp_log_lines():
+    from shared.entry import quiet_start  # noqa: F401  (the probe imports it in a fresh interpreter)
+
+    probe = ("from shared.entry import quiet_start\nquiet_start()\nimport keras\nimport tensorflow as tf\n"
+             "print(int(tf.constant(1) + 1))\n")
+    env = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0 and done.stdout.strip() == "2", done.stderr[-1000:]
+    assert done.stderr == "", done.stderr[-1000:]
 
 
 def test_private_keras_names_only_in_the_quarantined_module():

@@ -1,12 +1,15 @@
 """`python -m recipes.forecast [options]` trains; `... predict --model DIR --csv PATH` forecasts the next days."""
-from shared.entry import dispatch, quiet_start
+from shared.entry import Command, dispatch
+
+COMMANDS = [  # the first is the default
+    Command("train", "train:main", "train on daily prices, score the test period once beside naive "
+                                   "forecasts, save (the default)"),
+    Command("predict", "predict:main", "forecast the days after a CSV: predict --model runs/forecast --csv PRICES.csv"),
+]
 
 
 def main(argv=None):
-    quiet_start()
-    from . import predict, train
-
-    return dispatch(argv, {"predict": predict.main}, train.main)
+    return dispatch(__package__, COMMANDS, argv)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ import re
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from shared.data import download, locate, read_text
 from shared.errors import UserError
@@ -47,6 +46,8 @@ class Prices:
 
 
 def _parse_dates(raw, path, first_line):
+    import pandas as pd  # here, like every pandas use: `--help` answers before pandas loads (~0.5 s)
+
     text = raw.astype(str).str.strip()
     for fmt in DATE_FORMATS:
         parsed = pd.to_datetime(text, format=fmt, errors="coerce")
@@ -61,6 +62,8 @@ def _parse_dates(raw, path, first_line):
 
 
 def _parse_number(raw, name, path, first_line):
+    import pandas as pd
+
     text = raw.astype(str).str.strip().str.replace(",", "", regex=False)  # "7,380,500" -> 7380500
     values = pd.to_numeric(text, errors="coerce")
     bad = values.isna() & ~text.str.lower().isin(MISSING) & raw.notna()
@@ -76,6 +79,8 @@ def _parse_number(raw, name, path, first_line):
 
 def read_prices(path, target=""):
     """Prices from a CSV with a date column and a price column; UserErrors name the file and line."""
+    import pandas as pd
+
     path = Path(path)
     text = read_text(path, what="CSV file")
     try:

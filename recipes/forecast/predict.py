@@ -7,7 +7,7 @@ from shared.config import command_parser
 from shared.errors import UserError, reported
 from shared.inference import load_run
 
-from . import data, model, windows  # noqa: F401  model registers the layer and loss the saved file names
+from . import data, windows
 
 RECIPE = __name__.split(".")[-2]
 
@@ -51,6 +51,7 @@ def forecast(forecaster, prices, config, scaler):
 
 def load(model_dir):
     """(model, config dict, scaler dict) of a finished training run."""
+    from . import model  # noqa: F401  registers the layer and loss the saved file names (and loads Keras)
     from .train import Config  # here: train imports this module's neighbours
 
     forecaster, config, files = load_run(model_dir, RECIPE, "scaler.json", config_class=Config)

@@ -7,7 +7,7 @@ from pathlib import Path
 from shared.errors import UserError
 from shared.run import TrainConfig, TrainingRun, option
 
-from . import data, model, scoring, windows
+from . import data, scoring, windows
 
 RECIPE = __name__.split(".")[-2]  # the folder's name, so a copied recipe is its own recipe
 SMOKE = {"rows": 1500}  # a --smoke run: the last rows of the file
@@ -51,6 +51,9 @@ def feature_names(text):
 
 def train(run):
     """Train, save, then score the test period once beside the baselines; returns OUT/metrics.json's content."""
+    # Imported here, not at the top: they load Keras, and --help and option errors answer before it loads.
+    from . import model
+
     config = run.config
     if config.vol_window > config.window:
         raise UserError(f"--vol-window {config.vol_window} is longer than --window {config.window}")
@@ -116,5 +119,4 @@ def train(run):
 
 
 def main(argv=None):
-    return TrainingRun.main(Config, argv, train, recipe=RECIPE, description=__doc__, smoke=SMOKE_CAPS,
-                            epilog=f"then: python -m recipes.{RECIPE} predict --model OUT --csv PRICES.csv")
+    return TrainingRun.main(Config, argv, train, recipe=RECIPE, description=__doc__, smoke=SMOKE_CAPS)

@@ -1,12 +1,14 @@
 """`python -m recipes.sentiment [options]` trains; `... predict --model DIR TEXT...` scores reviews."""
-from shared.entry import dispatch, quiet_start
+from shared.entry import Command, dispatch
+
+COMMANDS = [  # the first is the default
+    Command("train", "train:main", "train on IMDB (or --data), score the test split once, save (the default)"),
+    Command("predict", "predict:main", 'score reviews: predict --model runs/sentiment "An absolute joy to watch."'),
+]
 
 
 def main(argv=None):
-    quiet_start()
-    from . import predict, train
-
-    return dispatch(argv, {"predict": predict.main}, train.main)
+    return dispatch(__package__, COMMANDS, argv)
 
 
 if __name__ == "__main__":

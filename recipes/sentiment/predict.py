@@ -8,8 +8,6 @@ from shared.data import read_text
 from shared.errors import UserError, reported
 from shared.inference import load_run
 
-from . import data  # noqa: F401  registers the text standardizer the saved model refers to
-
 RECIPE = __name__.split(".")[-2]
 
 
@@ -40,6 +38,7 @@ def main(argv=None):
         if lines and len(blank) == len(lines):
             raise UserError(f"{args.file}: every line is blank; no review to score")
         texts = list(args.texts) + [line for line in lines if line.strip()]
+        from . import data  # noqa: F401  registers the text standardizer the saved model refers to (loads Keras)
         from .train import Config
 
         sentiment_model, _, _ = load_run(args.model, RECIPE, config_class=Config)

@@ -2,13 +2,12 @@
 import dataclasses
 import time
 
-import keras
 import numpy as np
 
 from shared.report import print_comparison
 from shared.run import TrainConfig, TrainingRun, option
 
-from . import baseline, data, model
+from . import baseline
 
 RECIPE = __name__.split(".")[-2]  # the folder's name, so a copied recipe is its own recipe
 SMOKE = {"train": 1000, "test": 400}  # a --smoke run's reviews
@@ -39,6 +38,11 @@ class Config(TrainConfig):
 
 def train(run):
     """Train, save, then evaluate once on the test split beside the baselines; returns OUT/metrics.json's content."""
+    # Imported here, not at the top: they load Keras, and --help and option errors answer before it loads.
+    import keras
+
+    from . import data, model
+
     config = run.config
     train_all, test, source = data.load_splits(config.data, config.seed)
     if config.smoke:
@@ -85,5 +89,4 @@ def train(run):
 
 
 def main(argv=None):
-    return TrainingRun.main(Config, argv, train, recipe=RECIPE, description=__doc__, smoke=SMOKE_CAPS,
-                            epilog=f'then: python -m recipes.{RECIPE} predict --model OUT "An absolute joy to watch."')
+    return TrainingRun.main(Config, argv, train, recipe=RECIPE, description=__doc__, smoke=SMOKE_CAPS)

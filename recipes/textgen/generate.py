@@ -3,17 +3,18 @@
 Temperature T divides the logits before the softmax: T < 1 sharpens the distribution,
 T > 1 flattens it, T = 0 means greedy (always the most likely character). Top-k keeps
 the k most likely characters, renormalised, and never emits any other.
+Keras is imported inside the functions that use it: the command's --help and option errors
+answer before TensorFlow loads.
 """
 import sys
 
 import numpy as np
-from keras import ops
 
 from shared.config import command_parser
 from shared.errors import UserError, reported
 from shared.inference import compiled, load_run, state_count
 
-from . import data, model
+from . import data
 
 RECIPE = __name__.split(".")[-2]
 
@@ -40,6 +41,8 @@ class Generator:
     """The trained network turned into a step function: (character ids, states) -> (logits, states)."""
 
     def __init__(self, trained, vocab, cell, units, num_layers):
+        from . import model
+
         self.vocab = list(vocab)
         self.trained = trained  # the whole-window model, as saved
         self.step = model.build_step_model(trained, cell, units, num_layers)
@@ -48,6 +51,8 @@ class Generator:
 
     def feed(self, ids, states=None):
         """Run `ids` (a 1-D sequence) from `states` (None: zeros); (logits (time, vocab), new states)."""
+        from keras import ops
+
         if states is None:
             states = [ops.zeros(shape, dtype="float32") for shape in self.state_shapes]
         ids = ops.convert_to_tensor(np.asarray(ids, dtype="int32")[None, :])  # (1, time)

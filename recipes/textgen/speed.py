@@ -3,12 +3,12 @@
 Carrying the state costs one step per character, so generating n characters costs O(n).
 Without a state, the model must re-read everything so far to predict each character:
 1 + 2 + ... + n steps, O(n^2). Both call the model directly, on the same text.
+Keras is imported inside the functions that use it: the command's --help and option errors
+answer before TensorFlow loads.
 """
 import json
 import time
 from pathlib import Path
-
-from keras import ops
 
 from shared.config import command_parser
 from shared.errors import UserError, reported
@@ -32,6 +32,8 @@ def time_window(window_call, ids, first, every=1):
     A pass costs the same for any text of the same length, so with every > 1 only every
     `every`-th pass is timed and the sum scaled up (an estimate, said so in the report).
     """
+    from keras import ops
+
     total, timed = 0.0, 0
     for end in range(first, len(ids), every):
         started = time.perf_counter()

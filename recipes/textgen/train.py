@@ -6,13 +6,12 @@ to spell "HOME" in seconds; its --help shows its settings.
 import dataclasses
 import json
 
-import keras
 import numpy as np
 
 from shared.report import print_comparison
 from shared.run import TrainConfig, TrainingRun, option
 
-from . import baseline, data, generate, model
+from . import baseline, data
 
 RECIPE = __name__.split(".")[-2]  # the folder's name, so a copied recipe is its own recipe
 SMOKE = {"chars": 20_000}  # a --smoke run's text
@@ -62,6 +61,8 @@ class HomeConfig(Config):
 
 def show_home(generator, prompt="H"):
     """The teaching example's printout: each step's probabilities and the greedy choice."""
+    from . import generate  # loads Keras
+
     vocab = generator.vocab
     chosen, steps = generate.greedy_steps(generator, prompt, len(data.HOME) - len(prompt))
     print(f'\nfed "{prompt}", the network gives at each step (greedy picks the most likely):')
@@ -74,6 +75,11 @@ def show_home(generator, prompt="H"):
 
 def train(run):
     """Train (validation picks the best epoch), save, then score the test tail once; returns the metrics."""
+    # Imported here, not at the top: they load Keras, and --help and option errors answer before it loads.
+    import keras
+
+    from . import generate, model
+
     config = run.config
     home = config.corpus == "home"
     corpus_name = config.corpus or ("" if config.text else DEFAULT_CORPUS)
@@ -136,10 +142,7 @@ def train(run):
 
 
 def main(argv=None):
-    return TrainingRun.main(Config, argv, train, recipe=RECIPE, description=__doc__, smoke=SMOKE_CAPS,
-                            epilog=f'then: python -m recipes.{RECIPE} generate --model OUT --prompt "ROMEO:" '
-                                   f'--length 500, or ... speed --model OUT; the HOME example: '
-                                   f'python -m recipes.{RECIPE} home')
+    return TrainingRun.main(Config, argv, train, recipe=RECIPE, description=__doc__, smoke=SMOKE_CAPS)
 
 
 def home(argv=None):

@@ -7,8 +7,7 @@ from shared.errors import UserError
 from shared.inference import inference_copy
 from shared.run import TrainConfig, TrainingRun, option
 
-from . import baseline, data, model, scoring
-from .translator import Translator
+from . import baseline, data, scoring
 
 RECIPE = __name__.split(".")[-2]  # the folder's name, so a copied recipe is its own recipe
 SMOKE = {"train": 2000, "val": 200, "test": 200}  # a --smoke run's pairs
@@ -43,6 +42,10 @@ class Config(TrainConfig):
 
 def train(run):
     """Train, save what translating needs, then score the test split once; returns OUT/metrics.json's content."""
+    # Imported here, not at the top: they load Keras, and --help and option errors answer before it loads.
+    from . import model
+    from .translator import Translator
+
     config = run.config
     pairs, source = data.load_pairs(config.data)
     pairs, dropped = data.drop_long(pairs, config.max_len)
@@ -105,5 +108,4 @@ def train(run):
 
 
 def main(argv=None):
-    return TrainingRun.main(Config, argv, train, recipe=RECIPE, description=__doc__, smoke=SMOKE_CAPS,
-                            epilog=f'then: python -m recipes.{RECIPE} translate --model OUT "¿Todavía está en casa?"')
+    return TrainingRun.main(Config, argv, train, recipe=RECIPE, description=__doc__, smoke=SMOKE_CAPS)

@@ -6,6 +6,8 @@ sentence whose every word is unknown to the model are refused (one line, exit 2)
 the model never saw longer sentences, and truncating would silently drop meaning.
 A sentence with some unknown words is translated (they are read as [UNK]) and the
 unknown words are listed on stderr.
+Keras is imported inside the functions that use it: the command's --help and option errors
+answer before TensorFlow loads.
 """
 import os
 import sys
@@ -13,14 +15,13 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
-from keras import ops
 
 from shared.config import command_parser
 from shared.data import read_text
 from shared.errors import UserError, reported
 from shared.inference import compiled, load_run, state_count
 
-from . import data, model
+from . import data
 
 RECIPE = __name__.split(".")[-2]
 LENGTH_PENALTY = 0.6  # beam search ranks finished translations by log P / ((5 + length) / 6) ** 0.6 (GNMT)
@@ -30,6 +31,8 @@ class Translator:
     """A trained translator model plus its vocabularies: raw Spanish strings in, English strings out."""
 
     def __init__(self, trained, config, vocabularies):
+        from . import model
+
         config = SimpleNamespace(**config) if isinstance(config, dict) else config
         self.config = config
         self.source_vocab = data.Vocabulary(vocabularies["spanish"])
@@ -73,6 +76,8 @@ class Translator:
     # --- decoding ---------------------------------------------------------------------------
 
     def _encode(self, sources):
+        from keras import ops
+
         source = data.pad(sources)  # (batch, S)
         memory, *initial = self.encode_call(ops.convert_to_tensor(source))
         layers = self.states // len(initial)
@@ -80,6 +85,8 @@ class Translator:
 
     def _step(self, previous, memory, source, states):
         """previous (batch,) ids -> (logits (batch, vocab) numpy, attention (batch, S) numpy, new states)."""
+        from keras import ops
+
         logits, scores, *states = self.step_call(ops.convert_to_tensor(previous[:, None].astype("int32")),
                                                  memory, ops.convert_to_tensor(source), *states)
         return ops.convert_to_numpy(logits)[:, 0], ops.convert_to_numpy(scores)[:, 0], states
@@ -106,6 +113,8 @@ class Translator:
     def beam(self, sources, beam_size):
         """Beam search for a batch of source id lists: keeps the `beam_size` best partial translations
         (by summed log-probability) per sentence; returns the best finished one by length-penalised score."""
+        from keras import ops
+
         source, memory, states = self._encode(sources)
         batch, k = len(sources), beam_size
         take = np.repeat(np.arange(batch), k)  # row b * k + j is beam j of sentence b
