@@ -1,4 +1,5 @@
-"""Embedding -> stacked (Bidirectional) recurrent layers -> P(positive), from the shared factories."""
+"""Embedding -> stacked (Bidirectional) recurrent layers -> P(positive), from the shared factories,
+with a bag of word uni- and bigrams beside it (a linear branch) unless --no-ngrams."""
 import keras
 from keras import layers, ops
 
@@ -31,6 +32,44 @@ class MaskedMean(layers.Layer):
         return (input_shape[0], input_shape[2])
 
 
+@keras.saving.register_keras_serializable(package=__name__)
+class BagOfNgrams(layers.Layer):
+    """(batch, time) word ids -> (batch, 1): a linear model of the review's words and word pairs.
+
+    Every word, and every (previous word, word) pair hashed into `buckets`, has one weight. The
+    score is their sum over the real (non-padding) steps divided by sqrt(steps): the dot product
+    of the weights with the review's L2-normalised counts, as a TF-IDF logistic regression
+    normalises (without the IDF). Zero at first, so training starts from the recurrent branch alone.
+    """
+
+    def __init__(self, vocab_size, buckets, **kwargs):
+        super().__init__(**kwargs)
+        self.vocab_size, self.buckets = vocab_size, buckets
+
+    def build(self, input_shape):
+        self.word_weights = self.add_weight(shape=(self.vocab_size,), initializer="zeros", name="words")
+        self.pair_weights = self.add_weight(shape=(self.buckets,), initializer="zeros", name="pairs")
+
+    def call(self, tokens):
+        tokens = ops.cast(tokens, "int32")  # int32 on every backend; the hash below stays inside it
+        previous = ops.pad(tokens[:, :-1], [[0, 0], [1, 0]])  # (batch, time): the word before, 0 at the start
+        pairs = ops.mod(previous * PAIR_HASH + tokens, self.buckets)  # (batch, time) pair ids
+        words_real = ops.cast(tokens > 0, "float32")  # (batch, time)
+        pairs_real = words_real * ops.cast(previous > 0, "float32")
+        total = (ops.sum(ops.take(self.word_weights, tokens) * words_real, axis=1)
+                 + ops.sum(ops.take(self.pair_weights, pairs) * pairs_real, axis=1))  # (batch,)
+        return ops.expand_dims(total / ops.sqrt(ops.maximum(ops.sum(words_real, axis=1), 1.0)), -1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], 1)
+
+    def get_config(self):
+        return {**super().get_config(), "vocab_size": self.vocab_size, "buckets": self.buckets}
+
+
+PAIR_HASH = 7919  # previous * 7919 + word stays below 2**31 for vocabularies up to 270,000 words
+
+
 def build_classifier(config, vocab_size):
     """Token ids in, probability out; trained on its own so that training needs no strings."""
     tokens = keras.Input(shape=(None,), dtype="int64", name="tokens")  # (batch, time), 0 = padding
@@ -45,8 +84,12 @@ def build_classifier(config, vocab_size):
         # The mask keeps padding out of the mean (max pooling would ignore it).
         summary = MaskedMean(name="mean_over_time")(summary)  # (batch, units)
     summary = layers.Dropout(config.dropout, name="dropout")(summary)
-    # float32 output even under mixed precision, so the loss is computed in full precision.
-    probability = layers.Dense(1, activation="sigmoid", dtype="float32", name="probability")(summary)
+    # float32 from here on, even under mixed precision, so the loss is computed in full precision.
+    logit = layers.Dense(1, dtype="float32", name="recurrent_logit")(summary)  # (batch, 1)
+    if config.ngrams:  # the bag of n-grams' vote, added to the recurrent branch's before the sigmoid
+        bag = BagOfNgrams(vocab_size, config.ngram_buckets, dtype="float32", name="bag_of_ngrams")(tokens)
+        logit = layers.Add(dtype="float32", name="logit")([logit, bag])
+    probability = layers.Activation("sigmoid", dtype="float32", name="probability")(logit)
     return keras.Model(tokens, probability, name="classifier")
 
 
