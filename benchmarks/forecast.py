@@ -4,18 +4,17 @@ Both train on GOOG's real daily history and count windows per second. The course
 scaled closing prices, four LSTM(50) layers with Dropout(0.2), batch 32, Adam, mean squared
 error. The recipe: 40 days of vol-scaled returns and ranges, one LSTM(32), batch 128, 3 quantiles.
 Time to target: training minutes until the pinball (quantile) loss on the recipe's validation
-windows is at most TARGET, for both, checked every CHECK_SECONDS of training. Untrained, the recipe's
+windows is at most TARGET, checked every CHECK_SECONDS of training; the recipe's alone, since
+the course forecasts no band (see CASES). Untrained, the recipe's
 output layer is already persistence with a unit-normal band, which scores VALIDATION_UNTRAINED:
 daily returns leave little to learn, and training improves on that by about 2% (0.267 at best).
 """
 import keras
 import numpy as np
-import tensorflow as tf
 
 from benchmarks.harness import train_throughput, train_to_target
 from recipes.forecast import data, model, windows
 from recipes.forecast.train import Config, feature_names
-from shared.data import prefetched
 from shared.run import compile_from_config
 
 STEPS = {"full": 30, "small": 2}  # measured steps per case, after 3 warm-up steps
@@ -110,47 +109,9 @@ def time_to_target(size):
                     f"(untrained {result['start_score']:.4f}, target {TARGET})", "unit": "minutes", **result}
 
 
-def course_time_to_target(size):
-    """The course model, trained in its batches of 32, until its validation pinball loss is at most TARGET.
-
-    Scored on the recipe's validation windows with the recipe's scoring: its next-day price, in the
-    recipe's scaled-target terms, stands for all three quantiles (the course forecasts no band).
-    The price scaling is fitted on the recipe's training period only.
-    """
-    config, prices, parts, _, bounds = _split()
-    val = parts[1]
-    price = prices.price
-    train_stop, (val_start, _) = bounds[0][1], bounds[1]
-    low, high = price[:train_stop].min(), price[:train_stop].max()
-    scaled = ((price - low) / (high - low)).astype("float32")
-
-    def windows_before(days):  # (len(days), 60, 1): the 60 prices before each day
-        return np.stack([scaled[day - 60:day] for day in days])[..., None]
-
-    train_days = np.arange(60, train_stop)
-    val_days = val_start + np.arange(config.window, config.window + len(val)) + config.horizon  # each target day
-    assert np.allclose(price[val_days], val.future[:, -1])
-    if size == "small":
-        train_days = train_days[-320:]
-    batches = tf.data.Dataset.from_tensor_slices((windows_before(train_days), scaled[train_days]))
-    x_val = windows_before(val_days)
-
-    def score(regressor):
-        predicted = regressor.predict(x_val, batch_size=1024, verbose=0)[:, 0] * (high - low) + low
-        point = windows.scale_targets(val.base, np.maximum(predicted, 1e-6)[:, None], val.sigma)  # (n, 1)
-        return validation_pinball(np.repeat(point[:, :, None], 3, axis=2), val)
-
-    def build():
-        keras.utils.set_random_seed(0)
-        return _course_model()
-
-    result = train_to_target(build, prefetched(batches.shuffle(len(train_days), seed=0).batch(32)), score,
-                             TARGET, check_seconds=CHECK_SECONDS, cap_minutes=CAP_MINUTES[size])
-    return {"what": f"course, batch 32: validation pinball {result['score']:.4f} (untrained "
-                    f"{result['start_score']:.4f}, target {TARGET}), its price as all 3 quantiles",
-            "unit": "minutes", **result}
-
-
-CASES = {"train": _recipe, "train_tutorial": _course, "target": time_to_target, "target_tutorial": course_time_to_target}
-COMPARE = [("train", "train_tutorial", "training windows/s, recipe / course"),
-           ("target", "target_tutorial", f"minutes to validation pinball loss {TARGET}, course / recipe")]
+# No time to target for the course: it forecasts one price, no band. Used as all three quantiles, a
+# point forecast scores at least 0.5 E|error| on this loss (about 0.40 for unit-normal errors, where
+# the right band scores 0.25), so it can never reach TARGET: the old ratio ("at least 43x") only
+# measured the course's cap.
+CASES = {"train": _recipe, "train_tutorial": _course, "target": time_to_target}
+COMPARE = [("train", "train_tutorial", "training windows/s, recipe / course")]

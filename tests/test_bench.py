@@ -18,23 +18,21 @@ def test_a_small_benchmark_writes_rates_memory_and_the_ratio_to_its_tutorial(rea
 
     report = bench.main(["--only", "forecast", "--size", "small", "--out", str(tmp_path)])
     rows = {row["case"]: row for row in report["results"]}
-    assert set(rows) == {"train", "train_tutorial", "target", "target_tutorial"}
+    # No time to target for the course: a point forecast cannot reach a band's pinball loss.
+    assert set(rows) == {"train", "train_tutorial", "target"}
     assert all(rows[case]["per_second"] > 0 and rows[case]["timed_shapes"] == 1 for case in ("train", "train_tutorial"))
-    recipe, course = rows["target"], rows["target_tutorial"]
-    # Neither starts at the target; the recipe trains to it, the course (a point forecast) cannot.
-    assert recipe["start_score"] > forecast.TARGET and course["start_score"] > forecast.TARGET
+    recipe = rows["target"]
+    # It does not start at the target; it trains to it.
+    assert recipe["start_score"] > forecast.TARGET
     assert recipe["reached"] and recipe["score"] <= forecast.TARGET < recipe["checks"][-2][1]
     assert 0 < recipe["minutes"] < recipe["cap_minutes"] and len(recipe["checks"]) - 1 >= 10
-    assert not course["reached"] and course["minutes"] >= course["cap_minutes"] and course["score"] > forecast.TARGET
     assert all(row["peak_memory_mb"] > 50 for row in rows.values())
     ratios = {item["case"]: item for item in report["comparisons"]}
     assert ratios["train"]["ratio"] == pytest.approx(rows["train"]["per_second"] / rows["train_tutorial"]["per_second"])
-    assert ratios["target"]["ratio"] == pytest.approx(course["minutes"] / recipe["minutes"])
-    assert ratios["target"]["at_least"] and ratios["target"]["ratio"] > 1
+    assert set(ratios) == {"train"}
     assert json.loads((tmp_path / "bench.json").read_text())["machine"]["cores"] >= 1
     table = (tmp_path / "bench.md").read_text()
     assert "| forecast | train |" in table and f"{ratios['train']['ratio']:.2f}x" in table
-    assert f"at least {ratios['target']['ratio']:.2f}x" in table
     assert f"| {recipe['minutes']:.2f} | {recipe['resolution_minutes'] * 60:.2f} | {len(recipe['checks'])} | yes |" in table
     assert f"The whole run took {report['minutes']:.1f} min." in table
 
