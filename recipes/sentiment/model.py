@@ -40,11 +40,16 @@ class BagOfNgrams(layers.Layer):
     score is their sum over the real (non-padding) steps divided by sqrt(steps): the dot product
     of the weights with the review's L2-normalised counts, as a TF-IDF logistic regression
     normalises (without the IDF). Zero at first, so training starts from the recurrent branch alone.
+
+    `scale` multiplies the score: the weights are stored divided by it. Adam moves each weight by
+    about the learning rate a step, and within a few epochs that leaves a linear model of a
+    million sparse features far weaker than it can be (a logistic regression's weights here are
+    in the tens); `scale` is this branch's learning rate relative to the network's.
     """
 
-    def __init__(self, vocab_size, buckets, **kwargs):
+    def __init__(self, vocab_size, buckets, scale=1.0, **kwargs):
         super().__init__(**kwargs)
-        self.vocab_size, self.buckets = vocab_size, buckets
+        self.vocab_size, self.buckets, self.scale = vocab_size, buckets, scale
 
     def build(self, input_shape):
         self.word_weights = self.add_weight(shape=(self.vocab_size,), initializer="zeros", name="words")
@@ -58,13 +63,13 @@ class BagOfNgrams(layers.Layer):
         pairs_real = words_real * ops.cast(previous > 0, "float32")
         total = (ops.sum(ops.take(self.word_weights, tokens) * words_real, axis=1)
                  + ops.sum(ops.take(self.pair_weights, pairs) * pairs_real, axis=1))  # (batch,)
-        return ops.expand_dims(total / ops.sqrt(ops.maximum(ops.sum(words_real, axis=1), 1.0)), -1)
+        return ops.expand_dims(self.scale * total / ops.sqrt(ops.maximum(ops.sum(words_real, axis=1), 1.0)), -1)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], 1)
 
     def get_config(self):
-        return {**super().get_config(), "vocab_size": self.vocab_size, "buckets": self.buckets}
+        return {**super().get_config(), "vocab_size": self.vocab_size, "buckets": self.buckets, "scale": self.scale}
 
 
 PAIR_HASH = 7919  # previous * 7919 + word stays below 2**31 for vocabularies up to 270,000 words
@@ -87,7 +92,8 @@ def build_classifier(config, vocab_size):
     # float32 from here on, even under mixed precision, so the loss is computed in full precision.
     logit = layers.Dense(1, dtype="float32", name="recurrent_logit")(summary)  # (batch, 1)
     if config.ngrams:  # the bag of n-grams' vote, added to the recurrent branch's before the sigmoid
-        bag = BagOfNgrams(vocab_size, config.ngram_buckets, dtype="float32", name="bag_of_ngrams")(tokens)
+        bag = BagOfNgrams(vocab_size, config.ngram_buckets, config.ngram_lr_scale, dtype="float32",
+                          name="bag_of_ngrams")(tokens)
         logit = layers.Add(dtype="float32", name="logit")([logit, bag])
     probability = layers.Activation("sigmoid", dtype="float32", name="probability")(logit)
     return keras.Model(tokens, probability, name="classifier")
