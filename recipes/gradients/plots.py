@@ -44,7 +44,8 @@ def gradient_vs_distance(vanishing):
     length = gradient_length(vanishing)
     plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
-    for axis, when, title in zip(axes, ("grad_norm_init", "grad_norm_trained"), ("at initialisation", "after training")):
+    panels = (("grad_norm_init", "at initialisation"), ("grad_norm_trained", "after training"))
+    for axis, (when, title) in zip(axes, panels):
         for cell, by_length in vanishing["cells"].items():
             norms = np.asarray(by_length[length][when])  # index: distance from the output
             shown = np.where(norms > 0, norms, np.nan)  # exactly 0 (below float32's range) cannot be drawn
@@ -69,7 +70,7 @@ def exploding(result):
     axes[0].set_title("gradient norm before clipping")
     axes[1].set_title("training loss (fresh batch each step)")
     axes[2].set_title("size of the step ||w_new - w_old||")
-    for axis in axes[0], axes[2]:
+    for axis in axes:
         axis.set_yscale("log")
     axes[1].axhline(np.log(4), color="grey", linestyle="--", lw=0.8, label="chance: ln 4")
     for axis in axes:
