@@ -39,5 +39,6 @@ def run():
           f"pre-activations are ({pre[0]:.4f}, {pre[1]:.4f}), whose tanh is ({h2[0]:.4f}, {h2[1]:.4f})")
     return {"W": W.tolist(), "U": U.tolist(), "b": b.tolist(), "inputs": X.tolist(),
             "pre_activations": [pre.round(6).tolist() for pre, _ in hand],
-            "h_by_hand": [h.round(6).tolist() for _, h in hand], "h_by_layer": [[round(float(v), 6) for v in h] for h in layer],
+            "h_by_hand": [h.round(6).tolist() for _, h in hand],
+            "h_by_layer": [[round(float(v), 6) for v in h] for h in layer],
             "slip_in_write_up": list(SLIP)}
