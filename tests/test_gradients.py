@@ -82,6 +82,12 @@ def test_unclipped_update_is_larger_and_clipping_bounds_each_variable():
     np.testing.assert_allclose(steps["global"] / grads, 1.0 / np.linalg.norm(grads), rtol=1e-3)
 
 
+def test_clipnorm_0_trains_the_unclipped_runs_only():
+    assert list(exploding.variants(0.3, 0.01, 0.0)) == ["no clipping", "Adam, no clipping"]
+    assert list(exploding.variants(0.3, 0.01, 0.5)) == ["no clipping", "clipnorm 0.5", "global_clipnorm 0.5",
+                                                        "Adam, no clipping"]
+
+
 @pytest.mark.slow
 def test_smoke_run_end_to_end(tmp_path, capsys):
     out = tmp_path / "run"

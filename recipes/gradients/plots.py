@@ -12,32 +12,37 @@ NAMES = {"rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
 def _png(fig):
     buffer = io.BytesIO()
     fig.tight_layout()
-    fig.savefig(buffer, format="png", dpi=90)
+    fig.savefig(buffer, format="png", dpi=80)
     pyplot().close(fig)
     return buffer.getvalue()
 
 
 def accuracy_vs_length(vanishing):
     plt = pyplot()
-    fig, axis = plt.subplots(figsize=(5.5, 3.6))
+    fig, (axis, taken) = plt.subplots(1, 2, figsize=(10, 3.6))
     for cell, by_length in vanishing["cells"].items():
-        lengths = sorted(by_length)
-        axis.plot(lengths, [by_length[t]["val_accuracy"] for t in lengths], "-o", color=COLOURS[cell],
-                  label=NAMES[cell])
+        lengths = sorted(by_length, key=int)
+        x = [int(t) for t in lengths]
+        axis.plot(x, [by_length[t]["val_accuracy"] for t in lengths], "-o", color=COLOURS[cell], label=NAMES[cell])
+        taken.plot(x, [by_length[t]["steps"] for t in lengths], "-o", color=COLOURS[cell], label=NAMES[cell])
     axis.axhline(vanishing["chance"], color="grey", linestyle="--", label="chance (1/4)")
-    axis.set_xscale("log")
-    axis.set_xlabel("sequence length T (the class is step 1)")
     axis.set_ylabel("validation accuracy")
     axis.set_ylim(0, 1.05)
-    axis.set_title(f"first-symbol task, {vanishing['units']} units, at most {vanishing['max_steps']} steps")
+    axis.set_title(f"first-symbol task, {vanishing['units']} units")
     axis.legend()
+    taken.axhline(vanishing["max_steps"], color="grey", linestyle="--", label="budget (--steps)")
+    taken.set_ylabel("training steps taken")
+    taken.set_title(f"steps until solved ({vanishing['solved_at']:.2f} on fresh batches)")
+    for panel in axis, taken:
+        panel.set_xscale("log")
+        panel.set_xlabel("sequence length T (the class is step 1)")
     return _png(fig)
 
 
 def gradient_length(vanishing, wanted=100):
     """The length whose gradient profile is drawn: the one nearest `wanted`."""
-    lengths = {t for by_length in vanishing["cells"].values() for t in by_length}
-    return min(lengths, key=lambda t: (abs(t - wanted), t))
+    lengths = {t for by_length in vanishing["cells"].values() for t in by_length}  # int, or str from JSON
+    return min(lengths, key=lambda t: (abs(int(t) - wanted), int(t)))
 
 
 def gradient_vs_distance(vanishing):
@@ -52,7 +57,7 @@ def gradient_vs_distance(vanishing):
             axis.plot(np.arange(len(norms)), shown, color=COLOURS[cell], label=NAMES[cell])
         axis.set_yscale("log")
         axis.set_xlabel("distance from the output, T - t (steps)")
-        axis.set_title(f"{title}, T = {length}")
+        axis.set_title(f"{title}, T = {length}, LSTM/GRU gates: {vanishing['gate_init']}")
     axes[0].set_ylabel("mean ||dL/dx_t||")
     axes[0].legend()
     return _png(fig)
