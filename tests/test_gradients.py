@@ -126,7 +126,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, argv, message):
     out = tmp_path / "out"
     code, err = run_cli([*argv, "--smoke", "--out", str(out)], capsys)
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
-    assert not out.exists()  # nothing is left behind
+    assert not out.exists() and not any(tmp_path.iterdir())  # nothing is created
 
 
 def test_the_folder_imports_itself_relatively_so_a_copy_is_its_own_recipe():

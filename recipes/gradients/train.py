@@ -49,6 +49,11 @@ class Config:
     mixed_precision: ClassVar[bool] = False
     strategy: ClassVar[str] = "auto"
 
+    def __post_init__(self):
+        # Checked while parsing, before the run creates or locks --out: a typo leaves nothing behind.
+        self.cells = ",".join(parse_cells(self.cells))
+        self.lengths = ",".join(map(str, parse_lengths(self.lengths)))
+
 
 def parse_cells(text):
     cells = []
@@ -85,7 +90,7 @@ def train(run):
     if config.smoke:
         lengths = sorted({min(length, SMOKE_MAX_LENGTH) for length in lengths})
         print("[smoke: tiny models and few steps, not a real result]")
-    config.cells, config.lengths = ",".join(cells), ",".join(map(str, lengths))  # config.json: what ran
+    config.lengths = ",".join(map(str, lengths))  # config.json: what ran
     shared = {"units": config.units, "steps": config.steps, "batch_size": config.batch_size,
               "val_size": config.val_size, "seed": config.seed}
     results = {"worked_example": worked_example.run()}
