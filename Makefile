@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 DEVSTAMP := $(VENV)/.installed-dev
 ARGS   ?=
 
-.PHONY: help install test sentiment forecast textgen translate bench clean
+.PHONY: help install test sentiment forecast textgen translate gradients bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -40,6 +40,9 @@ textgen: $(STAMP)  ## the character model on tiny Shakespeare (runs/textgen); AR
 
 translate: $(STAMP)  ## train and evaluate the Spanish-to-English translator, BLEU on its test split (runs/translate)
 	$(PY) -m recipes.translate $(ARGS)
+
+gradients: $(STAMP)  ## vanishing and exploding gradients measured, no data needed (runs/gradients)
+	$(PY) -m recipes.gradients $(ARGS)
 
 bench: $(STAMP)  ## speed of every recipe beside its tutorial settings (runs/bench/bench.md); needs the data
 	$(PY) -m benchmarks $(ARGS)

@@ -1,0 +1,15 @@
+"""`python -m recipes.gradients [options]`: the four experiments, figures in --out (default runs/gradients)."""
+from shared.entry import Command, dispatch
+
+COMMANDS = [  # the first is the default
+    Command("train", "train:main", "run the worked example and the three experiments, figures in --out "
+                                   "(the default)"),
+]
+
+
+def main(argv=None):
+    return dispatch(__package__, COMMANDS, argv)
+
+
+if __name__ == "__main__":
+    main()
