@@ -29,6 +29,8 @@ class Config(TrainConfig):
     ngrams: bool = option(False, "add a bag of word uni- and bigrams: a linear branch beside the recurrent one")
     ngram_buckets: int = option(2 ** 20, "weights for word pairs (hashed into this many)", bounds="[1, inf)")
     ngram_lr_scale: float = option(1.0, "the n-gram branch's learning rate, as a multiple of --lr", bounds="(0, inf)")
+    ngram_dropout: float = option(0.0, "in training, leave out each word and pair of the n-gram branch with "
+                                       "this probability", bounds="[0, 1)")
     dropout: float = option(0.3, "dropout on each layer's inputs", bounds="[0, 1)")
     max_tokens: int = option(20000, "vocabulary size, from training text only", bounds="[3, inf)")
     max_words: int = option(600, "words kept from the start of each review", bounds="[1, inf)")
