@@ -148,6 +148,12 @@ def token_ids(vectorizer, texts):
     return tf.concat(rows, axis=0)
 
 
+def review_ids(vectorizer, texts):
+    """Every text's token ids as a list of int64 arrays (padding trimmed)."""
+    ids = token_ids(vectorizer, list(texts))
+    return np.split(ids.values.numpy(), ids.row_splits.numpy()[1:-1])
+
+
 def token_batches(vectorizer, reviews, batch_size, max_words, shuffle_seed=None):
     """(tokens, label) batches, grouped by length so short reviews do not pay for long ones' padding.
 

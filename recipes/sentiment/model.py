@@ -1,6 +1,7 @@
 """Embedding -> stacked (Bidirectional) recurrent layers -> P(positive), from the shared factories,
 with a bag of word uni- and bigrams beside it (a linear branch) unless --no-ngrams."""
 import keras
+import numpy as np
 from keras import layers, ops
 
 from shared.inference import inference_copy
@@ -49,17 +50,30 @@ class BagOfNgrams(layers.Layer):
     `dropout`: in training, each word and pair occurrence is left out with this probability (the
     rest count 1 / (1 - dropout)). Without it the bag memorises the training reviews within two
     epochs (training loss near 0), and the recurrent branch, sharing that loss, stops learning.
+
+    `naive_bayes`: each word's and pair's weight is multiplied by its fixed Naive Bayes log-count
+    ratio log(P(it | positive) / P(it | negative)) from the training split (set_ratios), as in
+    NBSVM (Wang & Manning 2012): words that tell the classes apart move the score fastest.
     """
 
-    def __init__(self, vocab_size, buckets, scale=1.0, dropout=0.0, seed=None, **kwargs):
+    def __init__(self, vocab_size, buckets, scale=1.0, dropout=0.0, seed=None, naive_bayes=False, **kwargs):
         super().__init__(**kwargs)
         self.vocab_size, self.buckets, self.scale, self.dropout = vocab_size, buckets, scale, dropout
-        self.seed = seed
+        self.seed, self.naive_bayes = seed, naive_bayes
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def build(self, input_shape):
         self.word_weights = self.add_weight(shape=(self.vocab_size,), initializer="zeros", name="words")
         self.pair_weights = self.add_weight(shape=(self.buckets,), initializer="zeros", name="pairs")
+        if self.naive_bayes:  # saved with the model: predicting needs no training data
+            self.word_ratios = self.add_weight(shape=(self.vocab_size,), initializer="ones", trainable=False,
+                                               name="word_ratios")
+            self.pair_ratios = self.add_weight(shape=(self.buckets,), initializer="ones", trainable=False,
+                                               name="pair_ratios")
+
+    def set_ratios(self, word_ratios, pair_ratios):
+        self.word_ratios.assign(word_ratios)
+        self.pair_ratios.assign(pair_ratios)
 
     def call(self, tokens, training=False):
         tokens = ops.cast(tokens, "int32")  # int32 on every backend; the hash below stays inside it
@@ -74,8 +88,11 @@ class BagOfNgrams(layers.Layer):
                 keras.random.uniform(ops.shape(words_real), seed=self.seed_generator) < keep, "float32") / keep
             pairs_real = pairs_real * ops.cast(
                 keras.random.uniform(ops.shape(pairs_real), seed=self.seed_generator) < keep, "float32") / keep
-        total = (ops.sum(ops.take(self.word_weights, tokens) * words_real, axis=1)
-                 + ops.sum(ops.take(self.pair_weights, pairs) * pairs_real, axis=1))  # (batch,)
+        word_weights, pair_weights = ops.take(self.word_weights, tokens), ops.take(self.pair_weights, pairs)
+        if self.naive_bayes:
+            word_weights = word_weights * ops.take(self.word_ratios, tokens)
+            pair_weights = pair_weights * ops.take(self.pair_ratios, pairs)
+        total = ops.sum(word_weights * words_real, axis=1) + ops.sum(pair_weights * pairs_real, axis=1)  # (batch,)
         return ops.expand_dims(self.scale * total / length, -1)
 
     def compute_output_shape(self, input_shape):
@@ -83,7 +100,7 @@ class BagOfNgrams(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "vocab_size": self.vocab_size, "buckets": self.buckets, "scale": self.scale,
-                "dropout": self.dropout, "seed": self.seed}
+                "dropout": self.dropout, "seed": self.seed, "naive_bayes": self.naive_bayes}
 
 
 PAIR_HASH = 7919  # previous * 7919 + word stays below 2**31 for vocabularies up to 270,000 words
@@ -107,10 +124,29 @@ def build_classifier(config, vocab_size):
     logit = layers.Dense(1, dtype="float32", name="recurrent_logit")(summary)  # (batch, 1)
     if config.ngrams:  # the bag of n-grams' vote, added to the recurrent branch's before the sigmoid
         bag = BagOfNgrams(vocab_size, config.ngram_buckets, config.ngram_lr_scale, config.ngram_dropout,
-                          seed=config.seed, dtype="float32", name="bag_of_ngrams")(tokens)
+                          seed=config.seed, naive_bayes=config.ngram_nb, dtype="float32",
+                          name="bag_of_ngrams")(tokens)
         logit = layers.Add(dtype="float32", name="logit")([logit, bag])
     probability = layers.Activation("sigmoid", dtype="float32", name="probability")(logit)
     return keras.Model(tokens, probability, name="classifier")
+
+
+def naive_bayes_ratios(token_ids, labels, vocab_size, buckets, smoothing=1.0):
+    """(word ratios (vocab_size,), pair ratios (buckets,)): log(P(x | positive) / P(x | negative)).
+
+    token_ids: one int array per training review; presence counts (each review counts a word or
+    pair once), smoothed, as in NBSVM. Pairs are hashed as BagOfNgrams hashes them.
+    """
+    counts = {label: [np.full(vocab_size, smoothing), np.full(buckets, smoothing)] for label in (0, 1)}
+    for ids, label in zip(token_ids, labels):
+        ids = np.asarray(ids, dtype="int64")
+        words, pairs = counts[int(label)]
+        words[np.unique(ids[ids > 0])] += 1
+        previous = np.concatenate([[0], ids[:-1]])
+        real = (ids > 0) & (previous > 0)
+        pairs[np.unique((previous[real] * PAIR_HASH + ids[real]) % buckets)] += 1
+    return tuple(np.log((counts[1][k] / counts[1][k].sum()) / (counts[0][k] / counts[0][k].sum())).astype("float32")
+                 for k in (0, 1))
 
 
 def with_vectorizer(vectorizer, classifier):

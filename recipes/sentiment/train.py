@@ -29,6 +29,8 @@ class Config(TrainConfig):
     ngrams: bool = option(False, "add a bag of word uni- and bigrams: a linear branch beside the recurrent one")
     ngram_buckets: int = option(2 ** 20, "weights for word pairs (hashed into this many)", bounds="[1, inf)")
     ngram_lr_scale: float = option(1.0, "the n-gram branch's learning rate, as a multiple of --lr", bounds="(0, inf)")
+    ngram_nb: bool = option(False, "scale the n-gram branch's weights by Naive Bayes log-count ratios from the "
+                                   "training split (NBSVM)")
     ngram_dropout: float = option(0.0, "in training, leave out each word and pair of the n-gram branch with "
                                        "this probability", bounds="[0, 1)")
     dropout: float = option(0.3, "dropout on each layer's inputs", bounds="[0, 1)")
@@ -70,6 +72,10 @@ def train(run):
         run.compile(classifier, loss="binary_crossentropy",
                     metrics=[keras.metrics.BinaryAccuracy(name="accuracy"), keras.metrics.AUC(name="auc")],
                     steps_per_epoch=int(train_batches.reduce(0, lambda count, _: count + 1)))
+    if config.ngrams and config.ngram_nb:  # fixed weights, counted on the training split, saved with the model
+        classifier.get_layer("bag_of_ngrams").set_ratios(*model.naive_bayes_ratios(
+            data.review_ids(vectorizer, train_part.texts), train_part.labels, vectorizer.vocabulary_size(),
+            config.ngram_buckets))
     classifier.summary(print_fn=lambda line, **_: print("  " + line))
     run.fit(classifier, train_batches, val_batches)
     run.save(model.with_vectorizer(vectorizer, classifier), curves=("loss", "accuracy"))  # before any scoring
