@@ -7,11 +7,11 @@ With the model goes SHA256SUMS (the `sha256sum` format: `sha256sum -c SHA256SUMS
 checks it), the fingerprints of the model and the files published with it, so a file
 edited or damaged afterwards is named instead of silently changing what the model does.
 """
-import hashlib
 import os
 import zipfile
 from pathlib import Path
 
+from shared.data import sha256
 from shared.errors import UserError
 
 
@@ -52,14 +52,6 @@ def publish(out_dir, files, model=None, stale=()):
 
 
 CHECKSUMS = "SHA256SUMS"  # written with the model by publish(), read by check_unchanged()
-
-
-def sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def check_unchanged(model_dir, names):
