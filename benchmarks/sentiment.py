@@ -59,7 +59,7 @@ def _recipe_case(size, jit=False, bucketed=True, steps=None, **changes):
         classifier.compile(optimizer=classifier.optimizer, loss="binary_crossentropy", jit_compile=True)
     tokens = sum(int(np.count_nonzero(x)) for x, _ in batches) / sum(len(x) for x, _ in batches)
     return {"what": f"recipe: {config.layers}x BiLSTM({config.units}), embedding {config.embedding_dim}, "
-                    f"mean pooling, batch {config.batch_size}, "
+                    f"mean pooling{', n-gram branch' if config.ngrams else ''}, batch {config.batch_size}, "
                     f"{'bucketed' if bucketed else 'padded to ' + str(config.max_words)}"
                     f"{', XLA (one shape, compiled in the warm-up)' if jit else ''}"
                     f"{', ' + policy if config.mixed_precision else ''}",

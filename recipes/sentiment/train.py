@@ -26,12 +26,12 @@ class Config(TrainConfig):
     pooling: str = option("mean", "summarise the review by the mean of all steps' outputs, or the last state",
                           choices=("mean", "last"))
     embedding_dim: int = option(64, "size of each word vector", bounds="[1, inf)")
-    ngrams: bool = option(False, "add a bag of word uni- and bigrams: a linear branch beside the recurrent one")
+    ngrams: bool = option(True, "add a bag of word uni- and bigrams: a linear branch beside the recurrent one")
     ngram_buckets: int = option(2 ** 20, "weights for word pairs (hashed into this many)", bounds="[1, inf)")
-    ngram_lr_scale: float = option(1.0, "the n-gram branch's learning rate, as a multiple of --lr", bounds="(0, inf)")
-    ngram_nb: bool = option(False, "scale the n-gram branch's weights by Naive Bayes log-count ratios from the "
+    ngram_lr_scale: float = option(100.0, "the n-gram branch's learning rate, as a multiple of --lr", bounds="(0, inf)")
+    ngram_nb: bool = option(True, "scale the n-gram branch's weights by Naive Bayes log-count ratios from the "
                                    "training split (NBSVM)")
-    ngram_dropout: float = option(0.0, "in training, leave out each word and pair of the n-gram branch with "
+    ngram_dropout: float = option(0.5, "in training, leave out each word and pair of the n-gram branch with "
                                        "this probability", bounds="[0, 1)")
     dropout: float = option(0.3, "dropout on each layer's inputs", bounds="[0, 1)")
     max_tokens: int = option(20000, "vocabulary size, from training text only", bounds="[3, inf)")
