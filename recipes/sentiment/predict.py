@@ -38,7 +38,8 @@ def main(argv=None):
         if lines and len(blank) == len(lines):
             raise UserError(f"{args.file}: every line is blank; no review to score")
         texts = list(args.texts) + [line for line in lines if line.strip()]
-        from . import data  # noqa: F401  registers the text standardizer the saved model refers to (loads Keras)
+        # They register the text standardizer and the layers the saved model refers to (and load Keras).
+        from . import data, model  # noqa: F401
         from .train import Config
 
         sentiment_model, _, _ = load_run(args.model, RECIPE, config_class=Config)
