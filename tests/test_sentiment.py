@@ -277,3 +277,29 @@ def test_a_csv_without_both_classes_in_every_split_is_one_line_and_leaves_nothin
         code, err = run_cli(["--data", str(path), "--out", str(tmp_path / "out"), *extra], capsys)
         assert code == 2 and found in err and "both classes" in err and err.count("\n") == 1
         assert not (tmp_path / "out").exists()
+
+
+def test_the_bag_hashes_n_grams_as_the_naive_bayes_counts_do():
+    from keras import ops
+
+    tokens = np.array([[5, 9, 5, 9, 0, 0], [70000, 3, 3, 2, 7, 0]], "int32")  # (batch, time), 0 = padding
+    in_layer = model.gram_ids(ops.convert_to_tensor(tokens), 3, 2 ** 20, ops)
+    in_numpy = model.gram_ids(tokens, 3, 2 ** 20, np)
+    for (ids, real), (np_ids, np_real) in zip(in_layer, in_numpy):
+        np.testing.assert_array_equal(ops.convert_to_numpy(ids), np_ids)
+        np.testing.assert_array_equal(ops.convert_to_numpy(real), np_real)
+    (words, _), (pairs, pairs_real), (_, triples_real) = in_numpy
+    np.testing.assert_array_equal(words, tokens)
+    assert pairs[0, 1] == pairs[0, 3] != pairs[0, 2]  # "5 9" twice, "9 5" between
+    assert pairs_real[0].tolist() == [False, True, True, True, False, False]  # none at the start or on padding
+    assert triples_real[0].tolist() == [False, False, True, True, False, False]
+    assert (pairs >= 0).all() and (pairs < 2 ** 20).all()
+
+
+def test_naive_bayes_ratios_favour_the_class_an_n_gram_comes_with():
+    reviews = [np.array([4, 5, 4]), np.array([4, 6])]  # word 5 only in the positive review, 6 only in the negative
+    words, pairs = model.naive_bayes_ratios(reviews, np.array([1, 0]), 8, 64, 2)
+    assert words[5] > 0 > words[6] and words[5] == pytest.approx(-words[6])
+    assert words.shape == (8,) and pairs.shape == (64,)
+    positive_pair = model.gram_ids(reviews[0][None].astype("int32"), 2, 64, np)[1][0][0, 1]  # "4 5"
+    assert pairs[positive_pair] > 0

@@ -33,66 +33,81 @@ class MaskedMean(layers.Layer):
         return (input_shape[0], input_shape[2])
 
 
+GRAM_HASH = 7919  # an n-gram's id: (its first word mod GRAM_SPAN) * GRAM_HASH + the id of its last n - 1 ...
+GRAM_SPAN = 2 ** 18  # ... words, mod buckets: below 2**31 (int32 on every backend) for vocabularies and
+#                     bucket counts under 71 million
+
+
+def gram_ids(tokens, order, buckets, xp):
+    """[(ids, real)] for n = 1..order: ids (batch, time) of the n words ending at each step, and
+    whether all n are words (not padding). Words keep their ids; longer n-grams are hashed into
+    [0, buckets). xp is numpy or keras.ops: the layer and the Naive Bayes counts hash alike.
+    """
+    ids, real = tokens, tokens > 0
+    grams = [(ids, real)]
+    for n in range(2, order + 1):
+        earlier = xp.pad(tokens, [[0, 0], [n - 1, 0]])[:, : -(n - 1)]  # (batch, time): the word n - 1 back
+        ids = xp.mod(xp.mod(earlier, GRAM_SPAN) * GRAM_HASH + ids, buckets)
+        real = xp.logical_and(real, earlier > 0)
+        grams.append((ids, real))
+    return grams
+
+
 @keras.saving.register_keras_serializable(package=__name__)
 class BagOfNgrams(layers.Layer):
-    """(batch, time) word ids -> (batch, 1): a linear model of the review's words and word pairs.
+    """(batch, time) word ids -> (batch, 1): a linear model of the review's words and n-grams.
 
-    Every word, and every (previous word, word) pair hashed into `buckets`, has one weight. The
-    score is their sum over the real (non-padding) steps divided by sqrt(steps): the dot product
-    of the weights with the review's L2-normalised counts, as a TF-IDF logistic regression
-    normalises (without the IDF). Zero at first, so training starts from the recurrent branch alone.
+    Every word, and every run of 2..order words hashed into `buckets`, has one weight. The score
+    is their sum over the real (non-padding) steps divided by sqrt(steps): the dot product of the
+    weights with the review's counts, normalised by its length as a TF-IDF logistic regression
+    normalises. Zero at first, so training starts from the recurrent branch alone.
 
     `scale` multiplies the score: the weights are stored divided by it. Adam moves each weight by
     about the learning rate a step, and within a few epochs that leaves a linear model of a
     million sparse features far weaker than it can be (a logistic regression's weights here are
     in the tens); `scale` is this branch's learning rate relative to the network's.
 
-    `dropout`: in training, each word and pair occurrence is left out with this probability (the
+    `dropout`: in training, each word and n-gram occurrence is left out with this probability (the
     rest count 1 / (1 - dropout)). Without it the bag memorises the training reviews within two
     epochs (training loss near 0), and the recurrent branch, sharing that loss, stops learning.
 
-    `naive_bayes`: each word's and pair's weight is multiplied by its fixed Naive Bayes log-count
-    ratio log(P(it | positive) / P(it | negative)) from the training split (set_ratios), as in
-    NBSVM (Wang & Manning 2012): words that tell the classes apart move the score fastest.
+    `naive_bayes`: each weight is multiplied by its fixed Naive Bayes log-count ratio
+    log(P(it | positive) / P(it | negative)) from the training split (set_ratios), as in NBSVM
+    (Wang & Manning 2012): the n-grams that tell the classes apart move the score fastest.
     """
 
-    def __init__(self, vocab_size, buckets, scale=1.0, dropout=0.0, seed=None, naive_bayes=False, **kwargs):
+    def __init__(self, vocab_size, buckets, scale=1.0, dropout=0.0, seed=None, naive_bayes=False, order=2,
+                 **kwargs):
         super().__init__(**kwargs)
         self.vocab_size, self.buckets, self.scale, self.dropout = vocab_size, buckets, scale, dropout
-        self.seed, self.naive_bayes = seed, naive_bayes
+        self.seed, self.naive_bayes, self.order = seed, naive_bayes, order
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def build(self, input_shape):
-        self.word_weights = self.add_weight(shape=(self.vocab_size,), initializer="zeros", name="words")
-        self.pair_weights = self.add_weight(shape=(self.buckets,), initializer="zeros", name="pairs")
+        sizes = [self.vocab_size] + [self.buckets] * (self.order - 1)  # words, then each n >= 2
+        self.gram_weights = [self.add_weight(shape=(size,), initializer="zeros", name=f"weights_{n}")
+                             for n, size in enumerate(sizes, 1)]
         if self.naive_bayes:  # saved with the model: predicting needs no training data
-            self.word_ratios = self.add_weight(shape=(self.vocab_size,), initializer="ones", trainable=False,
-                                               name="word_ratios")
-            self.pair_ratios = self.add_weight(shape=(self.buckets,), initializer="ones", trainable=False,
-                                               name="pair_ratios")
+            self.gram_ratios = [self.add_weight(shape=(size,), initializer="ones", trainable=False, name=f"ratios_{n}")
+                                for n, size in enumerate(sizes, 1)]
 
-    def set_ratios(self, word_ratios, pair_ratios):
-        self.word_ratios.assign(word_ratios)
-        self.pair_ratios.assign(pair_ratios)
+    def set_ratios(self, ratios):
+        for variable, values in zip(self.gram_ratios, ratios):
+            variable.assign(values)
 
     def call(self, tokens, training=False):
-        tokens = ops.cast(tokens, "int32")  # int32 on every backend; the hash below stays inside it
-        previous = ops.pad(tokens[:, :-1], [[0, 0], [1, 0]])  # (batch, time): the word before, 0 at the start
-        pairs = ops.mod(previous * PAIR_HASH + tokens, self.buckets)  # (batch, time) pair ids
-        words_real = ops.cast(tokens > 0, "float32")  # (batch, time)
-        pairs_real = words_real * ops.cast(previous > 0, "float32")
-        length = ops.sqrt(ops.maximum(ops.sum(words_real, axis=1), 1.0))  # (batch,): the review's, before dropout
-        if training and self.dropout:
-            keep = 1.0 - self.dropout
-            words_real = words_real * ops.cast(
-                keras.random.uniform(ops.shape(words_real), seed=self.seed_generator) < keep, "float32") / keep
-            pairs_real = pairs_real * ops.cast(
-                keras.random.uniform(ops.shape(pairs_real), seed=self.seed_generator) < keep, "float32") / keep
-        word_weights, pair_weights = ops.take(self.word_weights, tokens), ops.take(self.pair_weights, pairs)
-        if self.naive_bayes:
-            word_weights = word_weights * ops.take(self.word_ratios, tokens)
-            pair_weights = pair_weights * ops.take(self.pair_ratios, pairs)
-        total = ops.sum(word_weights * words_real, axis=1) + ops.sum(pair_weights * pairs_real, axis=1)  # (batch,)
+        tokens = ops.cast(tokens, "int32")  # (batch, time); int32 on every backend, which the hash stays inside
+        length = ops.sqrt(ops.maximum(ops.sum(ops.cast(tokens > 0, "float32"), axis=1), 1.0))  # (batch,)
+        total = 0.0
+        for n, (ids, real) in enumerate(gram_ids(tokens, self.order, self.buckets, ops)):
+            real = ops.cast(real, "float32")  # (batch, time)
+            if training and self.dropout:
+                kept = keras.random.uniform(ops.shape(real), seed=self.seed_generator) < 1.0 - self.dropout
+                real = real * ops.cast(kept, "float32") / (1.0 - self.dropout)
+            weights = ops.take(self.gram_weights[n], ids)  # (batch, time)
+            if self.naive_bayes:
+                weights = weights * ops.take(self.gram_ratios[n], ids)
+            total = total + ops.sum(weights * real, axis=1)  # (batch,)
         return ops.expand_dims(self.scale * total / length, -1)
 
     def compute_output_shape(self, input_shape):
@@ -100,10 +115,7 @@ class BagOfNgrams(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "vocab_size": self.vocab_size, "buckets": self.buckets, "scale": self.scale,
-                "dropout": self.dropout, "seed": self.seed, "naive_bayes": self.naive_bayes}
-
-
-PAIR_HASH = 7919  # previous * 7919 + word stays below 2**31 for vocabularies up to 270,000 words
+                "dropout": self.dropout, "seed": self.seed, "naive_bayes": self.naive_bayes, "order": self.order}
 
 
 def build_classifier(config, vocab_size):
@@ -124,29 +136,27 @@ def build_classifier(config, vocab_size):
     logit = layers.Dense(1, dtype="float32", name="recurrent_logit")(summary)  # (batch, 1)
     if config.ngrams:  # the bag of n-grams' vote, added to the recurrent branch's before the sigmoid
         bag = BagOfNgrams(vocab_size, config.ngram_buckets, config.ngram_lr_scale, config.ngram_dropout,
-                          seed=config.seed, naive_bayes=config.ngram_nb, dtype="float32",
-                          name="bag_of_ngrams")(tokens)
+                          seed=config.seed, naive_bayes=config.ngram_nb, order=config.ngram_order,
+                          dtype="float32", name="bag_of_ngrams")(tokens)
         logit = layers.Add(dtype="float32", name="logit")([logit, bag])
     probability = layers.Activation("sigmoid", dtype="float32", name="probability")(logit)
     return keras.Model(tokens, probability, name="classifier")
 
 
-def naive_bayes_ratios(token_ids, labels, vocab_size, buckets, smoothing=1.0):
-    """(word ratios (vocab_size,), pair ratios (buckets,)): log(P(x | positive) / P(x | negative)).
+def naive_bayes_ratios(token_ids, labels, vocab_size, buckets, order, smoothing=1.0):
+    """[ratios (vocab_size,), then (buckets,) for each n = 2..order]: log(P(x | positive) / P(x | negative)).
 
-    token_ids: one int array per training review; presence counts (each review counts a word or
-    pair once), smoothed, as in NBSVM. Pairs are hashed as BagOfNgrams hashes them.
+    token_ids: one int array per training review; presence counts (each review counts an n-gram
+    once), smoothed, as in NBSVM; n-grams hashed by gram_ids, as BagOfNgrams hashes them.
     """
-    counts = {label: [np.full(vocab_size, smoothing), np.full(buckets, smoothing)] for label in (0, 1)}
+    sizes = [vocab_size] + [buckets] * (order - 1)
+    counts = {label: [np.full(size, smoothing) for size in sizes] for label in (0, 1)}
     for ids, label in zip(token_ids, labels):
-        ids = np.asarray(ids, dtype="int64")
-        words, pairs = counts[int(label)]
-        words[np.unique(ids[ids > 0])] += 1
-        previous = np.concatenate([[0], ids[:-1]])
-        real = (ids > 0) & (previous > 0)
-        pairs[np.unique((previous[real] * PAIR_HASH + ids[real]) % buckets)] += 1
-    return tuple(np.log((counts[1][k] / counts[1][k].sum()) / (counts[0][k] / counts[0][k].sum())).astype("float32")
-                 for k in (0, 1))
+        grams = gram_ids(np.asarray(ids, dtype="int32")[None, :], order, buckets, np)
+        for count, (gram, real) in zip(counts[int(label)], grams):
+            count[np.unique(gram[real])] += 1
+    return [np.log((positive / positive.sum()) / (negative / negative.sum())).astype("float32")
+            for positive, negative in zip(counts[1], counts[0])]
 
 
 def with_vectorizer(vectorizer, classifier):

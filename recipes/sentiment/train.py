@@ -26,8 +26,10 @@ class Config(TrainConfig):
     pooling: str = option("mean", "summarise the review by the mean of all steps' outputs, or the last state",
                           choices=("mean", "last"))
     embedding_dim: int = option(64, "size of each word vector", bounds="[1, inf)")
-    ngrams: bool = option(True, "add a bag of word uni- and bigrams: a linear branch beside the recurrent one")
-    ngram_buckets: int = option(2 ** 20, "weights for word pairs (hashed into this many)", bounds="[1, inf)")
+    ngrams: bool = option(True, "add a bag of word n-grams: a linear branch beside the recurrent one")
+    ngram_order: int = option(2, "longest n-gram in the bag (1: words only)", bounds="[1, 5]")
+    ngram_buckets: int = option(2 ** 20, "weights for each n-gram length from 2 (hashed into this many)",
+                               bounds="[1, 67108864]")
     ngram_lr_scale: float = option(100.0, "the n-gram branch's learning rate, as a multiple of --lr", bounds="(0, inf)")
     ngram_nb: bool = option(True, "scale the n-gram branch's weights by Naive Bayes log-count ratios from the "
                                    "training split (NBSVM)")
@@ -73,9 +75,9 @@ def train(run):
                     metrics=[keras.metrics.BinaryAccuracy(name="accuracy"), keras.metrics.AUC(name="auc")],
                     steps_per_epoch=int(train_batches.reduce(0, lambda count, _: count + 1)))
     if config.ngrams and config.ngram_nb:  # fixed weights, counted on the training split, saved with the model
-        classifier.get_layer("bag_of_ngrams").set_ratios(*model.naive_bayes_ratios(
+        classifier.get_layer("bag_of_ngrams").set_ratios(model.naive_bayes_ratios(
             data.review_ids(vectorizer, train_part.texts), train_part.labels, vectorizer.vocabulary_size(),
-            config.ngram_buckets))
+            config.ngram_buckets, config.ngram_order))
     classifier.summary(print_fn=lambda line, **_: print("  " + line))
     run.fit(classifier, train_batches, val_batches)
     run.save(model.with_vectorizer(vectorizer, classifier), curves=("loss", "accuracy"))  # before any scoring
