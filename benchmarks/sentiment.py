@@ -139,7 +139,7 @@ def predict_strings(size):
 
 def time_to_target(size):
     """Training minutes of `python -m recipes.sentiment` (defaults) and the test accuracy it ends with."""
-    from . import train
+    from recipes.sentiment import train
 
     with tempfile.TemporaryDirectory() as out:
         metrics = train.main(["--out", out] + (["--smoke"] if size == "small" else []))

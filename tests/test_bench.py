@@ -197,3 +197,16 @@ def test_small_time_to_target_cases_train_score_and_compare(real_data, tmp_path)
         assert math.isfinite(row["score"]) and row["score"] > 0 and f"{row['score']:.3f}" in row["what"]
     targets = [item for item in report["comparisons"] if item["case"] == "target"]
     assert len(targets) == 2 and all("ratio" not in item for item in targets)  # no ratio without a time
+
+
+@pytest.mark.real_data
+def test_the_sentiment_time_to_target_runs_the_recipe_command(real_data, tmp_path):
+    # The case calls the recipe's own train.main (a --smoke run at --size small); it once imported
+    # it relative to benchmarks/ and failed in every whole run.
+    from benchmarks import sentiment
+
+    others = [f"sentiment:{case}" for case in sentiment.CASES if case != "target"]
+    report = bench.main(["--only", "sentiment", "--size", "small", "--skip", ",".join(others), "--out", str(tmp_path)])
+    (row,) = report["results"]
+    assert "error" not in row, row
+    assert row["case"] == "target" and row["minutes"] > 0 and "test accuracy" in row["what"]
