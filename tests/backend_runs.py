@@ -43,6 +43,12 @@ class TinyConfig(TrainConfig):
     window: int = 10
     horizon: int = 2
     attention: str = "dot"
+    ngrams: bool = True  # sentiment's bag of n-grams: int32 hashing and dropout on every backend
+    ngram_order: int = 3
+    ngram_buckets: int = 64
+    ngram_lr_scale: float = 10.0
+    ngram_nb: bool = True
+    ngram_dropout: float = 0.5
 
 
 def sentiment(config, rng):
