@@ -98,8 +98,6 @@ def test_help_and_option_errors_come_before_keras_loads(recipe):
 
 
 def test_tensorflow_starts_without_its_cpp_log_lines():
-    from shared.entry import quiet_start  # noqa: F401  (the probe imports it in a fresh interpreter)
-
     probe = ("from shared.entry import quiet_start\nquiet_start()\nimport keras\nimport tensorflow as tf\n"
              "print(int(tf.constant(1) + 1))\n")
     env = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}

@@ -148,20 +148,20 @@ def token_ids(vectorizer, texts):
     return tf.concat(rows, axis=0)
 
 
-def review_ids(vectorizer, texts):
-    """Every text's token ids as a list of int64 arrays (padding trimmed)."""
-    ids = token_ids(vectorizer, list(texts))
+def per_review(ids):
+    """token_ids' RaggedTensor as a list of int64 arrays, one per review."""
     return np.split(ids.values.numpy(), ids.row_splits.numpy()[1:-1])
 
 
-def token_batches(vectorizer, reviews, batch_size, max_words, shuffle_seed=None):
+def token_batches(vectorizer, reviews, batch_size, max_words, shuffle_seed=None, ids=None):
     """(tokens, label) batches, grouped by length so short reviews do not pay for long ones' padding.
 
     Each batch is (batch, longest review in it) int64 plus (batch,) float32 labels;
     padding stays on the right, where masking and cuDNN expect it. With a seed, each
     epoch's order is a function of (seed, epoch), so a resumed run sees the same batches.
+    ids: the reviews' token_ids, when the caller has them already.
     """
-    ids = token_ids(vectorizer, list(reviews.texts))
+    ids = token_ids(vectorizer, list(reviews.texts)) if ids is None else ids
     keep = ids.row_lengths().numpy() > 0  # all-padding rows break cuDNN
     ids, labels = tf.ragged.boolean_mask(ids, keep), reviews.labels.astype("float32")[keep]
     pairs = slices((ids, labels), shuffle_seed)  # (tokens,) int64, () float32

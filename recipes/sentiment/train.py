@@ -64,8 +64,9 @@ def train(run):
         print("  " + data.describe(name, part))
 
     vectorizer = data.make_vectorizer(train_part.texts, config.max_tokens, config.max_words)
+    train_ids = data.token_ids(vectorizer, list(train_part.texts))  # once: for the batches and the n-gram counts
     train_batches = data.token_batches(vectorizer, train_part, run.batch_size, config.max_words,
-                                       shuffle_seed=config.seed)
+                                       shuffle_seed=config.seed, ids=train_ids)
     val_batches = data.token_batches(vectorizer, val, run.batch_size, config.max_words)
     print(f"  vocabulary {vectorizer.vocabulary_size()} tokens from training text; batches of {run.batch_size} "
           f"reviews, each padded to its longest review (at most {config.max_words} tokens)")
@@ -76,7 +77,7 @@ def train(run):
                     steps_per_epoch=int(train_batches.reduce(0, lambda count, _: count + 1)))
     if config.ngrams and config.ngram_nb:  # fixed weights, counted on the training split, saved with the model
         classifier.get_layer("bag_of_ngrams").set_ratios(model.naive_bayes_ratios(
-            data.review_ids(vectorizer, train_part.texts), train_part.labels, vectorizer.vocabulary_size(),
+            data.per_review(train_ids), train_part.labels, vectorizer.vocabulary_size(),
             config.ngram_buckets, config.ngram_order))
     classifier.summary(print_fn=lambda line, **_: print("  " + line))
     run.fit(classifier, train_batches, val_batches)
