@@ -148,8 +148,11 @@ def time_to_target(size):
     with tempfile.TemporaryDirectory() as out:
         metrics = train.main(["--out", out] + (["--smoke"] if size == "small" else []))
     accuracy = metrics["test"]["accuracy"]
-    return {"what": f"recipe defaults ({metrics['epochs_run']} epochs), test accuracy {accuracy:.4f}",
-            "unit": "minutes", "minutes": metrics["train_seconds"] / 60, "reached": accuracy >= TARGET}
+    # Training is the n-gram branch's fitting (before the network's epochs) plus the network's.
+    ngram_seconds = metrics["baselines"].get("ngram_branch", {}).get("fit_seconds", 0.0)
+    return {"what": f"recipe defaults (n-gram branch {ngram_seconds:.0f} s, then {metrics['epochs_run']} epochs), "
+                    f"test accuracy {accuracy:.4f}",
+            "unit": "minutes", "minutes": (metrics["train_seconds"] + ngram_seconds) / 60, "reached": accuracy >= TARGET}
 
 
 def time_to_target_autotuned(size):

@@ -210,3 +210,4 @@ def test_the_sentiment_time_to_target_runs_the_recipe_command(real_data, tmp_pat
     (row,) = report["results"]
     assert "error" not in row, row
     assert row["case"] == "target" and row["minutes"] > 0 and "test accuracy" in row["what"]
+    assert "n-gram branch" in row["what"]  # its fitting counts as training time
