@@ -4,6 +4,7 @@ from shared.entry import Command, dispatch
 COMMANDS = [  # the first is the default
     Command("train", "train:main", "train on IMDB (or --data), score the test split once, save (the default)"),
     Command("predict", "predict:main", 'score reviews: predict --model runs/sentiment "An absolute joy to watch."'),
+    Command("export", "export:main", "a TensorFlow SavedModel for serving: export --model runs/sentiment --to DIR"),
 ]
 
 
