@@ -90,3 +90,35 @@ def test_forecast_export_takes_a_price_window_and_returns_the_predicted_quantile
     """)
     np.testing.assert_allclose(got, expected, rtol=1e-4)
     assert np.array(got).shape == (3, 3, 3)
+
+
+# --- translate ---------------------------------------------------------------------------
+
+def test_translate_export_takes_spanish_strings_and_returns_the_greedy_english(tmp_path):
+    from recipes.translate import __main__ as cli
+
+    lines = []
+    for s_es, s_en in [("el gato", "the cat"), ("el perro", "the dog"), ("Tomás", "Tom"), ("María", "Mary")]:
+        for v_es, v_en in [("come", "eats"), ("ve", "sees"), ("quiere", "wants")]:
+            for o_es, o_en in [("una manzana", "an apple"), ("el pan", "the bread"), ("agua", "water")]:
+                lines.append(f"{(s_en + ' ' + v_en).capitalize()} {o_en}.\t{s_es.capitalize()} {v_es} {o_es}.")
+                lines.append(f"{(s_en + ' ' + v_en).capitalize()} {o_en}?\t¿{s_es.capitalize()} {v_es} {o_es}?")
+    (tmp_path / "pairs.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out, exported = tmp_path / "run", tmp_path / "exported"
+    cli.main(["--data", str(tmp_path / "pairs.tsv"), "--out", str(out), "--smoke", "--units", "8",
+              "--embedding-dim", "8", "--lr", "0.03", "--epochs", "6", "--batch-size", "8", "--beam-size", "1",
+              "--max-len", "12", "--val-fraction", "0.2", "--test-fraction", "0.2"])
+    cli.main(["export", "--model", str(out), "--to", str(exported)])
+    sentences = ["¿Tomás come agua?", "El gato ve el pan.", "«María» quiere una manzana, 3,5 kilos...",
+                 "EL PERRO   come\tagua!", "", "xyzzy plugh", "el gato ve el pan y el perro come agua y el gato ve el pan",
+                 "María’s gato", "¡¿?!"]
+    (tmp_path / "sentences.txt").write_text("\n".join(sentences) + "\n", encoding="utf-8")
+    expected = cli.main(["translate", "--model", str(out), "--file", str(tmp_path / "sentences.txt")])
+    got = served(exported, f"""
+        result = [text.decode() for text in served.serve(tf.constant({sentences!r}))["english"].numpy()]
+        # one at a time: a sentence's translation does not depend on the batch around it
+        assert result == [served.serve(tf.constant([s]))["english"].numpy()[0].decode() for s in {sentences!r}]
+    """)
+    assert got == expected, (got, expected)
+    assert got[4:7] == ["", "", ""]  # empty, all unknown, longer than --max-len 12: refused as the command does
+    assert all(got[:4]) and got[-2] and got[-1] == "", got  # the others translated
