@@ -36,6 +36,71 @@ def run_cli(cli, argv, capsys):
     return exit_info.value.code, capsys.readouterr().err
 
 
+# --- the command, for every recipe ------------------------------------------------------
+
+RECIPES = ["sentiment", "forecast", "translate", "textgen"]
+
+
+@pytest.mark.parametrize("recipe", RECIPES)
+def test_a_missing_model_folder_is_one_line_and_exit_2(tmp_path, capsys, recipe):
+    import importlib
+
+    cli = importlib.import_module(f"recipes.{recipe}.__main__")
+    code, err = run_cli(cli, ["export", "--model", str(tmp_path / "nothing"), "--to", str(tmp_path / "x")], capsys)
+    assert code == 2 and err == f"python -m recipes.{recipe} export: error: {tmp_path / 'nothing'}: no such model " \
+                                "directory\n"
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("make,message", [
+    (lambda path: path.write_text("a file"), "is a file; give a folder for the SavedModel"),
+    (lambda path: (path.mkdir(), (path / "notes.txt").write_text("mine")), "holds files and no saved_model.pb"),
+    (lambda path: None, "no folder"),
+])
+def test_an_export_folder_that_is_not_an_earlier_export_is_refused_untouched(tmp_path, capsys, make, message):
+    from recipes.sentiment import __main__ as cli
+
+    target = tmp_path / "there"
+    make(target)
+    if message == "no folder":
+        target = tmp_path / "missing" / "there"
+    before = sorted(str(path) for path in tmp_path.rglob("*"))
+    code, err = run_cli(cli, ["export", "--model", str(tmp_path), "--to", str(target)], capsys)
+    assert code == 2 and message in err and err.count("\n") == 1
+    assert sorted(str(path) for path in tmp_path.rglob("*")) == before
+
+
+def test_a_failed_write_leaves_the_earlier_export_whole_and_no_partial_folder(tmp_path):
+    from shared.export import write
+
+    class Archive:
+        def __init__(self, fail):
+            self.fail = fail
+
+        def write_out(self, path, verbose=False):
+            Path(path).mkdir()
+            (Path(path) / "saved_model.pb").write_text("new")
+            if self.fail:
+                raise RuntimeError("disk full")
+
+    target = tmp_path / "exported"
+    write(Archive(fail=False), target)
+    with pytest.raises(RuntimeError):
+        write(Archive(fail=True), target)
+    assert (target / "saved_model.pb").read_text() == "new" and [p.name for p in tmp_path.iterdir()] == ["exported"]
+
+
+def test_another_backend_is_told_to_export_under_tensorflow(monkeypatch):
+    import keras
+
+    from shared.errors import UserError
+    from shared.export import check_backend
+
+    monkeypatch.setattr(keras.config, "backend", lambda: "jax")
+    with pytest.raises(UserError, match="needs the TensorFlow backend, not jax: run it with KERAS_BACKEND=tensorflow"):
+        check_backend()
+
+
 # --- sentiment ---------------------------------------------------------------------------
 
 def test_sentiment_export_takes_raw_reviews_and_returns_the_predicted_probabilities(tmp_path, reviews_csv):
@@ -56,6 +121,11 @@ def test_sentiment_export_takes_raw_reviews_and_returns_the_predicted_probabilit
     """)
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
     assert len(set(np.round(got, 4))) > 1  # not a constant: the text reaches the network
+    # Again into the same folder: the earlier export is replaced whole, nothing is left beside it.
+    (exported / "variables" / "stale").write_text("from the earlier export")
+    assert cli.main(["export", "--model", str(out), "--to", str(exported)]) == exported
+    assert not (exported / "variables" / "stale").exists() and (exported / "saved_model.pb").is_file()
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["exported", "reviews.csv", "run"]
 
 
 # --- forecast ----------------------------------------------------------------------------
@@ -122,3 +192,40 @@ def test_translate_export_takes_spanish_strings_and_returns_the_greedy_english(t
     assert got == expected, (got, expected)
     assert got[4:7] == ["", "", ""]  # empty, all unknown, longer than --max-len 12: refused as the command does
     assert all(got[:4]) and got[-2] and got[-1] == "", got  # the others translated
+
+
+# --- textgen -----------------------------------------------------------------------------
+
+def test_textgen_export_takes_prompts_and_returns_the_greedy_text(tmp_path):
+    from recipes.textgen import __main__ as cli
+
+    (tmp_path / "corpus.txt").write_text("the cat sat on the mat. the dog sat on the log. a cat and a dog met. " * 30,
+                                         encoding="utf-8")
+    out, exported = tmp_path / "run", tmp_path / "exported"
+    cli.main(["--text", str(tmp_path / "corpus.txt"), "--out", str(out), "--units", "16", "--embedding-dim", "8",
+              "--seq-len", "20", "--batch-size", "16", "--epochs", "2", "--lr", "0.01"])
+    cli.main(["export", "--model", str(out), "--to", str(exported)])
+    prompts = ["the ", "a dog", "t", "the cat sat on the"]
+    expected = [cli.main(["generate", "--model", str(out), "--prompt", prompt, "--length", "25", "--temperature", "0"])
+                for prompt in prompts]
+    expected.append(cli.main(["generate", "--model", str(out), "--length", "25", "--temperature", "0"]))
+    got = served(exported, f"""
+        prompts = tf.constant({prompts!r} + ["", "the QUEEN"])  # no prompt: the first character; Q is unknown
+        def generated(endpoint, prompts, length, *more):
+            texts = endpoint(prompts, tf.constant(length), *more)["generated"].numpy()
+            return [text.decode() for text in texts]
+        greedy = generated(served.serve, prompts, 25)
+        # as a batch and one at a time alike: each row carries its own state from its own prompt
+        assert greedy == [generated(served.serve, tf.constant([p]), 25)[0] for p in prompts.numpy()]
+        def sample(temperature, seed):
+            return generated(served.sample, prompts, 40, tf.constant(temperature), tf.constant(seed, tf.int64))
+        result = {{"greedy": greedy, "sampled": [sample(1.0, 1), sample(1.0, 1), sample(1.0, 2)],
+                  "sampled_greedy": [text[:25] for text in sample(0.0, 3)]}}
+    """)
+    assert got["greedy"] == expected + [""], (got["greedy"], expected)
+    assert len(set(expected)) > 1  # the prompt matters
+    assert got["sampled_greedy"] == got["greedy"]  # temperature 0 is greedy
+    first, again, other = got["sampled"]
+    assert first == again != other  # a seed gives one text
+    vocabulary = set(json.loads((out / "vocab.json").read_text(encoding="utf-8"))["vocabulary"])
+    assert all(len(text) == 40 and set(text) <= vocabulary for text in first[:-1]) and first[-1] == ""
