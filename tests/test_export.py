@@ -130,7 +130,11 @@ def test_sentiment_export_takes_raw_reviews_and_returns_the_predicted_probabilit
 
 # --- forecast ----------------------------------------------------------------------------
 
-def test_forecast_export_takes_a_price_window_and_returns_the_predicted_quantiles(tmp_path):
+@pytest.mark.parametrize("features,inputs,days", [
+    ("return,range,volume", ["price", "high", "low", "volume"], 10 + 20),  # the window and volume's 20-day mean
+    ("return", ["price"], 10 + 1),  # the window and the day before its first return
+])
+def test_forecast_export_takes_a_price_window_and_returns_the_predicted_quantiles(tmp_path, features, inputs, days):
     import pandas as pd
 
     from recipes.forecast import __main__ as cli
@@ -143,20 +147,23 @@ def test_forecast_export_takes_a_price_window_and_returns_the_predicted_quantile
                           "Volume": rng.integers(1000, 5000, len(close)).astype(float)})
     frame.to_csv(tmp_path / "prices.csv", index=False)
     out, exported = tmp_path / "run", tmp_path / "exported"
-    cli.main(["--csv", str(tmp_path / "prices.csv"), "--out", str(out), "--features", "return,range,volume",
+    cli.main(["--csv", str(tmp_path / "prices.csv"), "--out", str(out), "--features", features,
               "--window", "10", "--vol-window", "5", "--horizon", "3", "--units", "4", "--epochs", "1"])
     cli.main(["export", "--model", str(out), "--to", str(exported)])
-    days = 10 + 20  # the window and volume's 20-day mean
     expected = []
     for end in (days, 200, len(frame)):  # three windows: predict on a CSV of just those days
         frame[end - days: end].to_csv(tmp_path / "window.csv", index=False)
         rows = cli.main(["predict", "--model", str(out), "--csv", str(tmp_path / "window.csv")])
         expected.append([[row["low"], row["median"], row["high"]] for row in rows])
     columns = {name: [frame[column][end - days: end].tolist() for end in (days, 200, len(frame))]
-               for name, column in (("price", "Close"), ("high", "High"), ("low", "Low"), ("volume", "Volume"))}
+               for name, column in (("price", "Close"), ("high", "High"), ("low", "Low"), ("volume", "Volume"))
+               if name in inputs}
     got = served(exported, f"""
         columns = {{name: tf.constant(values, tf.float32) for name, values in {columns!r}.items()}}
         result = served.serve(**columns)["quantiles"].numpy().tolist()
+        named = served.signatures["serving_default"].structured_input_signature[1]  # {{name: spec}}
+        assert {{name: spec.shape.as_list() for name, spec in named.items()}} == {{name: [None, {days}]
+                                                                                for name in columns}}
     """)
     np.testing.assert_allclose(got, expected, rtol=1e-4)
     assert np.array(got).shape == (3, 3, 3)
@@ -176,12 +183,12 @@ def test_translate_export_takes_spanish_strings_and_returns_the_greedy_english(t
     (tmp_path / "pairs.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     out, exported = tmp_path / "run", tmp_path / "exported"
     cli.main(["--data", str(tmp_path / "pairs.tsv"), "--out", str(out), "--smoke", "--units", "8",
-              "--embedding-dim", "8", "--lr", "0.03", "--epochs", "6", "--batch-size", "8", "--beam-size", "1",
+              "--embedding-dim", "8", "--lr", "0.03", "--epochs", "2", "--batch-size", "8", "--beam-size", "1",
               "--max-len", "12", "--val-fraction", "0.2", "--test-fraction", "0.2"])
     cli.main(["export", "--model", str(out), "--to", str(exported)])
     sentences = ["¿Tomás come agua?", "El gato ve el pan.", "«María» quiere una manzana, 3,5 kilos...",
-                 "EL PERRO   come\tagua!", "", "xyzzy plugh", "el gato ve el pan y el perro come agua y el gato ve el pan",
-                 "María’s gato", "¡¿?!"]
+                 "EL PERRO   come\tagua!", "", "xyzzy plugh",
+                 "el gato ve el pan y el perro come agua y el gato ve el pan", "María’s gato", "¡¿?!"]
     (tmp_path / "sentences.txt").write_text("\n".join(sentences) + "\n", encoding="utf-8")
     expected = cli.main(["translate", "--model", str(out), "--file", str(tmp_path / "sentences.txt")])
     got = served(exported, f"""
