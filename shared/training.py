@@ -34,6 +34,7 @@ from shared import data, device
 from shared.errors import TrainingError, UserError
 from shared.keras_internals import work_round_multiworker_bugs
 from shared.optimizer import GradientNormLogger, make_optimizer
+from shared.progress import fit_verbosity
 
 UNFINISHED = "unfinished"  # in workdir: a run's logs until it publishes its model
 LOG_NAMES = ("training_log.csv", "tensorboard", "checkpoints")  # what publish_logs moves
@@ -79,6 +80,12 @@ class TimeBudget(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         if self.left() <= 0:
             self.model.stop_training = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        # For the epoch's progress line only: fit places this callback after CSVLogger and
+        # TensorBoard, so the log files keep their columns; Keras's ProgbarLogger runs last.
+        if logs is not None:
+            logs["budget_left_min"] = max(0.0, self.seconds - self.clock.elapsed()) / 60
 
 
 class EpochClock(keras.callbacks.Callback):
@@ -158,7 +165,7 @@ def _finished_epochs(log_path):
 
 
 def fit(model, train_data, val_data, workdir, *, epochs, patience, batch_size=32, config_json="",
-        monitor="val_loss", budget_seconds=0, base_lr=None, extra_callbacks=(), verbose=2):
+        monitor="val_loss", budget_seconds=0, base_lr=None, extra_callbacks=(), verbose=None):
     """Train with early stopping, best-weights checkpoint, logs and resume; extra_callbacks run last.
 
     train_data and val_data: datasets of batches, or (inputs, targets) arrays, which are
@@ -170,6 +177,8 @@ def fit(model, train_data, val_data, workdir, *, epochs, patience, batch_size=32
     The model ends with the weights of its best epoch by `monitor`. Returns a dict:
     epochs (the CSV log's rows, across resumes), train_seconds, resumed_from_epoch.
     `config_json` is kept with the backup so a resume with other settings is refused.
+    verbose: Keras's; None: the progress bar on a terminal, one line per epoch in a file or log
+    (shared.progress.fit_verbosity); with a budget, that line ends with budget_left_min.
     """
     strategy = getattr(model, "distribute_strategy", None)  # TensorFlow backend only
     chief = device.is_chief(strategy)
@@ -223,7 +232,7 @@ def fit(model, train_data, val_data, workdir, *, epochs, patience, batch_size=32
     started = time.perf_counter()
     with _unknown_size_allowed():
         history = model.fit(**inputs, validation_data=val_data, epochs=epochs,
-                            callbacks=callbacks, verbose=verbose)
+                            callbacks=callbacks, verbose=fit_verbosity() if verbose is None else verbose)
     seconds = time.perf_counter() - started + clock.before  # the killed part of a resumed run too
     losses = history.history.get("loss", [])
     if losses and not math.isfinite(losses[-1]):

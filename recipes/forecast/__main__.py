@@ -5,6 +5,7 @@ COMMANDS = [  # the first is the default
     Command("train", "train:main", "train on daily prices, score the test period once beside naive "
                                    "forecasts, save (the default)"),
     Command("predict", "predict:main", "forecast the days after a CSV: predict --model runs/forecast --csv PRICES.csv"),
+    Command("export", "export:main", "a TensorFlow SavedModel for serving: export --model runs/forecast --to DIR"),
 ]
 
 

@@ -6,6 +6,7 @@ COMMANDS = [  # the first is the default
     Command("validate", "train:validate_main", "train as `train` does, report validation figures only "
                                                "(for choosing settings; the test split is not scored)"),
     Command("predict", "predict:main", 'score reviews: predict --model runs/sentiment "An absolute joy to watch."'),
+    Command("export", "export:main", "a TensorFlow SavedModel for serving: export --model runs/sentiment --to DIR"),
 ]
 
 

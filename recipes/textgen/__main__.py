@@ -9,6 +9,7 @@ COMMANDS = [  # the first is the default
     Command("home", "train:home", "the classic teaching example: a SimpleRNN learns to spell HOME, in seconds"),
     Command("generate", "generate:main", 'write text: generate --model runs/textgen --prompt "ROMEO:" --length 500'),
     Command("speed", "speed:main", "time generation with the state carried against re-running the text"),
+    Command("export", "export:main", "a TensorFlow SavedModel for serving: export --model runs/textgen --to DIR"),
 ]
 
 

@@ -13,6 +13,7 @@ import numpy as np
 from shared.config import command_parser
 from shared.errors import UserError, reported
 from shared.inference import compiled, load_run, state_count
+from shared.progress import Progress, is_terminal
 
 from . import data
 
@@ -91,15 +92,23 @@ def greedy_steps(generator, prompt, steps):
 
 
 def stream(generator, prompt, length, temperature, top_k=0, seed=0, out=None):
-    """Print the prompt and then each character as soon as it is chosen; returns the new text."""
+    """Print the prompt and then each character as soon as it is chosen; returns the new text.
+
+    When `out` is no terminal (a file, a pipe), a count goes to stderr past a few seconds.
+    """
     out = out or sys.stdout
+    progress = None if is_terminal(out) else Progress(length, "characters", f"python -m recipes.{RECIPE} generate")
     out.write(prompt)
     chosen = []
     for char in generator.characters(prompt, length, temperature, top_k, seed):
         out.write(char)
         out.flush()
         chosen.append(char)
+        if progress:
+            progress.update()
     out.write("\n")
+    if progress:
+        progress.done()
     return "".join(chosen)
 
 

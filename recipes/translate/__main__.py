@@ -5,6 +5,8 @@ COMMANDS = [  # the first is the default
     Command("train", "train:main", "train on the Spanish-English pairs, score the test split once, save "
                                    "(the default)"),
     Command("translate", "translator:main", 'translate: translate --model runs/translate "¿Todavía está en casa?"'),
+    Command("export", "export:main", "a TensorFlow SavedModel for serving (greedy): export --model runs/translate "
+                                     "--to DIR"),
 ]
 
 

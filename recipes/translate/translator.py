@@ -20,6 +20,7 @@ from shared.config import command_parser
 from shared.data import read_text
 from shared.errors import UserError, reported
 from shared.inference import compiled, load_run, state_count
+from shared.progress import Progress
 
 from . import data
 
@@ -154,8 +155,10 @@ class Translator:
         choice = ranked.argmax(axis=1)
         return [_until_end(history[b, choice[b]], self.end) for b in range(batch)]
 
-    def translate_ids(self, sources, beam_size=1, batch_size=256):
-        """Target id lists for source id lists, batched by length; beam search when beam_size > 1."""
+    def translate_ids(self, sources, beam_size=1, batch_size=256, progress=None):
+        """Target id lists for source id lists, batched by length; beam search when beam_size > 1.
+
+        progress: a shared.progress.Progress counting sentences, or None."""
         order = sorted(range(len(sources)), key=lambda i: len(sources[i]))
         results = [None] * len(sources)
         step = batch_size if beam_size == 1 else max(1, batch_size // beam_size)
@@ -165,6 +168,10 @@ class Translator:
             outputs = self.greedy(group)[0] if beam_size == 1 else self.beam(group, beam_size)
             for index, output in zip(chosen, outputs):
                 results[index] = output
+            if progress:
+                progress.update(len(chosen))
+        if progress:
+            progress.done()
         return results
 
     def text(self, ids):
@@ -260,7 +267,9 @@ def main(argv=None):
         for number, reason in skipped:
             print(f"note: {args.file}: line {number} not translated ({reason}); its output line is empty",
                   file=sys.stderr)
-        translated = [translator.text(ids) for ids in translator.translate_ids(sources, args.beam_size)]
+        progress = Progress(len(sources), "sentences", prog)  # on stderr, past a few seconds
+        translated = [translator.text(ids) for ids in translator.translate_ids(sources, args.beam_size,
+                                                                               progress=progress)]
         by_line = dict(zip(kept, translated[len(args.sentences):]))
         outputs = translated[: len(args.sentences)] + [by_line.get(n, "") for n in range(1, len(lines) + 1)]
         for english in outputs:
