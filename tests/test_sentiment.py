@@ -220,14 +220,15 @@ def test_validate_scores_validation_only_with_the_model_users_would_get(tmp_path
     monkeypatch.setattr(training, "evaluate", never)
     monkeypatch.setattr(baseline, "scores", never)
     out = tmp_path / "v"
-    result = cli.main(["validate", "--data", str(reviews_csv), "--out", str(out), *FAST])
+    result = cli.main(["validate", "--data", str(reviews_csv), "--out", str(out), *FAST, "--ngram-c", "0"])
     saved = json.loads((out / "validation.json").read_text())
     assert saved["accuracy"] == result["accuracy"]
     assert set(saved["accuracy"]) == {"probability", "ngram_branch", "recurrent_branch"}
     # The classifier with the n-gram branch inside scores validation as the network trained on the
     # branch's logits did: the layer computes what was fitted.
     assert saved["accuracy"]["probability"] == pytest.approx(saved["validation"]["accuracy"], abs=1e-6)
-    assert saved["ngram_branch"]["C"] in train.NGRAM_C_GRID
+    by_c = saved["ngram_branch"]["validation_accuracy_by_C"]  # --ngram-c 0: C chosen on validation
+    assert len(by_c) == len(train.NGRAM_C_GRID) and by_c[str(saved["ngram_branch"]["C"])] == max(by_c.values())
     assert not (out / "model.keras").exists() and not (out / "metrics.json").exists()
 
 
