@@ -82,3 +82,14 @@ def test_recipe_model_trains_saves_and_reloads_under_torch(torch_runs, recipe):
     check_two_epochs_and_reload(torch_runs[recipe])
     for name, message in torch_runs["refused"].items():
         assert message and "needs the TensorFlow backend" in message and "\n" not in message, (name, message)
+
+
+def test_the_gradients_recipe_probes_under_jax():
+    """recipes/gradients/loop.py's JAX branch: the recipe's own unit tests (clipping bounds each variable's
+    step, SimpleRNN's input gradient vanishes where LSTM's does not, ...) rerun under KERAS_BACKEND=jax."""
+    pytest.importorskip("jax", reason="JAX is not installed (pip install -e '.[dev]' installs it)")
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(ROOT)}
+    process = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not slow",
+                              str(ROOT / "tests" / "test_gradients.py")], cwd=ROOT, env=env, capture_output=True,
+                             text=True, timeout=600, check=False)
+    assert process.returncode == 0 and " passed" in process.stdout, (process.stdout + process.stderr)[-3000:]
