@@ -84,12 +84,18 @@ def test_recipe_model_trains_saves_and_reloads_under_torch(torch_runs, recipe):
         assert message and "needs the TensorFlow backend" in message and "\n" not in message, (name, message)
 
 
-def test_the_gradients_recipe_probes_under_jax():
-    """recipes/gradients/loop.py's JAX branch: the recipe's own unit tests (clipping bounds each variable's
-    step, SimpleRNN's input gradient vanishes where LSTM's does not, ...) rerun under KERAS_BACKEND=jax."""
-    pytest.importorskip("jax", reason="JAX is not installed (pip install -e '.[dev]' installs it)")
-    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(ROOT)}
-    process = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not slow",
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_the_gradients_recipe_probes_under_another_backend(backend):
+    """recipes/gradients/loop.py's JAX and torch branches: the recipe's own unit tests (clipping bounds each
+    variable's step, SimpleRNN's input gradient vanishes where LSTM's does not, ...) rerun under that backend."""
+    if backend == "jax":
+        pytest.importorskip("jax", reason="JAX is not installed (pip install -e '.[dev]' installs it)")
+    python = sys.executable if backend == "jax" else torch_python()
+    if python is None:
+        pytest.skip("torch is not installed (see test_recipe_model_trains_saves_and_reloads_under_torch)")
+    env = {**os.environ, "KERAS_BACKEND": backend, "JAX_PLATFORMS": "cpu", "CUDA_VISIBLE_DEVICES": "",
+           "PYTHONPATH": str(ROOT)}
+    process = subprocess.run([python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not slow",
                               str(ROOT / "tests" / "test_gradients.py")], cwd=ROOT, env=env, capture_output=True,
                              text=True, timeout=600, check=False)
     assert process.returncode == 0 and " passed" in process.stdout, (process.stdout + process.stderr)[-3000:]

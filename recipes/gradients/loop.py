@@ -3,16 +3,17 @@
 Every experiment trains many small models for a few hundred steps each, on fresh batches, and
 needs what Keras's fit does not report: the gradient norms of each step before the optimizer clips
 them, the size of the update it applied, and the gradient of the loss with respect to the inputs,
-dL/dx_t. Keras 3 has no backend-neutral gradient call, so each backend gets its own few lines:
-tf.GradientTape under TensorFlow, jax.value_and_grad over `model.stateless_call` under JAX (Keras's
-documented custom-loop pattern). The models and optimizers are plain Keras 3.
+dL/dx_t. Keras 3 has no backend-neutral gradient call, so each backend gets its own few lines
+(Keras's documented custom-loop patterns): tf.GradientTape under TensorFlow, jax.value_and_grad
+over `model.stateless_call` under JAX, `loss.backward()` under torch. The models and optimizers
+are plain Keras 3.
 """
 import keras
 import numpy as np
 
 from shared.errors import UserError
 
-BACKENDS = ("tensorflow", "jax")
+BACKENDS = ("tensorflow", "jax", "torch")
 
 
 def _backend():
@@ -36,7 +37,7 @@ def training_step(model, optimizer):
     Keras clips inside apply_gradients when the optimizer has clipnorm or global_clipnorm.
     """
     optimizer.build(model.trainable_variables)
-    return _jax_step(model, optimizer) if _backend() == "jax" else _tf_step(model, optimizer)
+    return {"jax": _jax_step, "torch": _torch_step, "tensorflow": _tf_step}[_backend()](model, optimizer)
 
 
 def _tf_step(model, optimizer):
@@ -91,9 +92,32 @@ def _jax_step(model, optimizer):
     return run
 
 
+def _torch_step(model, optimizer):
+    import torch
+
+    variables = model.trainable_variables
+
+    def run(x, y):
+        y = keras.ops.convert_to_tensor(y)
+        logits = model(keras.ops.convert_to_tensor(x), training=True)  # (batch, classes)
+        loss = keras.ops.mean(example_losses(y, logits))
+        model.zero_grad()
+        loss.backward()
+        grads = [v.value.grad for v in variables]
+        with torch.no_grad():
+            before = [v.value.clone() for v in variables]
+            optimizer.apply(grads, variables)  # clips here
+            grad_norms = torch.stack([torch.linalg.vector_norm(g) for g in grads])  # (variables,)
+            update_norms = torch.stack([torch.linalg.vector_norm(v.value - old) for v, old in zip(variables, before)])
+            correct = (logits.argmax(dim=-1) == y).float().mean()
+        return [keras.ops.convert_to_numpy(t) for t in (loss.detach(), correct, grad_norms, update_norms)]
+
+    return run
+
+
 def accuracy(model, x, y, batch_size=512):
     """Share of examples whose largest logit is their class."""
-    logits = np.concatenate([np.asarray(model(x[i:i + batch_size], training=False))
+    logits = np.concatenate([keras.ops.convert_to_numpy(model(x[i:i + batch_size], training=False))
                              for i in range(0, len(x), batch_size)])
     return float(np.mean(logits.argmax(-1) == y))
 
@@ -105,12 +129,17 @@ def input_gradient_norms(model, x, y):
     row of the gradient is that example's dl/dx_t, (batch, time, features). The norm is taken in
     float64: squaring a float32 gradient of 1e-25 would underflow to 0.
     """
-    if _backend() == "jax":
+    backend = _backend()
+    if backend == "jax":
         import jax
         import jax.numpy as jnp
 
         grad = jax.grad(lambda inputs: jnp.sum(example_losses(jnp.asarray(y), model(inputs, training=False))))(
             jnp.asarray(x))
+    elif backend == "torch":
+        x = keras.ops.convert_to_tensor(x).requires_grad_(True)
+        keras.ops.sum(example_losses(keras.ops.convert_to_tensor(y), model(x, training=False))).backward()
+        grad = keras.ops.convert_to_numpy(x.grad)
     else:
         import tensorflow as tf
 
