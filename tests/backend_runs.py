@@ -43,21 +43,21 @@ class TinyConfig(TrainConfig):
     window: int = 10
     horizon: int = 2
     attention: str = "dot"
-    ngrams: bool = True  # sentiment's bag of n-grams: int32 hashing and dropout on every backend
+    ngrams: bool = True  # sentiment's n-gram branch: its int32 hashing on every backend
     ngram_order: int = 3
     ngram_buckets: int = 64
-    ngram_lr_scale: float = 10.0
-    ngram_nb: bool = True
-    ngram_dropout: float = 0.5
 
 
 def sentiment(config, rng):
-    from recipes.sentiment import model
+    from recipes.sentiment import model, ngrams
 
     ids = rng.integers(3, 30, size=(128, 12))
     ids[::3, 8:] = 0  # right padding
     labels = np.isin(ids, (3, 4, 5, 6)).any(axis=1).astype("float32")  # (batch,)
-    return model.build_classifier(config, 30), "binary_crossentropy", ids, labels
+    classifier = model.build_classifier(config, 30)  # the recurrent branch trains; the n-gram branch is fitted
+    matrix = ngrams.gram_matrix(ids, config.ngram_order, config.ngram_buckets, 30)
+    classifier.get_layer("bag_of_ngrams").set_regression(*ngrams.fit(matrix, labels.astype(int), c=1.0))
+    return classifier, "binary_crossentropy", ids, labels
 
 
 def forecast(config, rng):

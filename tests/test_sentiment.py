@@ -130,6 +130,8 @@ def test_train_then_predict_on_raw_strings(tmp_path, reviews_csv, capsys):
     assert saved["test"]["accuracy"] > saved["baselines"]["majority"]["accuracy"] + 0.2  # the cue words are learnable
     ngrams = saved["baselines"]["bag_of_ngrams"]
     assert ngrams["accuracy"] > 0.9 and ngrams["C"] in (1.0, 4.0, 16.0, 64.0)  # cue words: easy for n-grams too
+    branch = saved["baselines"]["ngram_branch"]  # the model's own n-gram branch alone, on the same test reviews
+    assert branch["C"] in train.NGRAM_C_GRID and branch["accuracy"] > 0.9
     assert saved["sizes"] == {"train": 288, "validation": 32, "test": 80}
     for name in ("config.json", "model.keras", "curves.png"):
         assert (out / name).is_file()
@@ -205,6 +207,28 @@ def test_smoke_run_on_real_reviews_beats_the_majority_baseline(real_data, tmp_pa
     assert metrics["test"]["accuracy"] > metrics["baselines"]["majority"]["accuracy"] + 0.05
     assert metrics["baselines"]["bag_of_ngrams"]["accuracy"] > 0.7  # 900 reviews: the n-grams already learn
     assert metrics["test"]["auc"] > 0.6
+
+
+@pytest.mark.slow
+def test_validate_scores_validation_only_with_the_model_users_would_get(tmp_path, reviews_csv, monkeypatch):
+    from recipes.sentiment import baseline
+    from shared import training
+
+    def never(*args, **kwargs):
+        pytest.fail("validate scored the test split")
+
+    monkeypatch.setattr(training, "evaluate", never)
+    monkeypatch.setattr(baseline, "scores", never)
+    out = tmp_path / "v"
+    result = cli.main(["validate", "--data", str(reviews_csv), "--out", str(out), *FAST])
+    saved = json.loads((out / "validation.json").read_text())
+    assert saved["accuracy"] == result["accuracy"]
+    assert set(saved["accuracy"]) == {"probability", "ngram_branch", "recurrent_branch"}
+    # The classifier with the n-gram branch inside scores validation as the network trained on the
+    # branch's logits did: the layer computes what was fitted.
+    assert saved["accuracy"]["probability"] == pytest.approx(saved["validation"]["accuracy"], abs=1e-6)
+    assert saved["ngram_branch"]["C"] in train.NGRAM_C_GRID
+    assert not (out / "model.keras").exists() and not (out / "metrics.json").exists()
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
@@ -297,9 +321,94 @@ def test_the_bag_hashes_n_grams_as_the_naive_bayes_counts_do():
 
 
 def test_naive_bayes_ratios_favour_the_class_an_n_gram_comes_with():
-    reviews = [np.array([4, 5, 4]), np.array([4, 6])]  # word 5 only in the positive review, 6 only in the negative
-    words, pairs = model.naive_bayes_ratios(reviews, np.array([1, 0]), 8, 64, 2)
-    assert words[5] > 0 > words[6] and words[5] == pytest.approx(-words[6])
-    assert words.shape == (8,) and pairs.shape == (64,)
-    positive_pair = model.gram_ids(reviews[0][None].astype("int32"), 2, 64, np)[1][0][0, 1]  # "4 5"
+    from recipes.sentiment import ngrams
+
+    tokens = np.array([[4, 5, 4], [4, 6, 0]])  # word 5 only in the positive review, 6 only in the negative
+    matrix = ngrams.gram_matrix(tokens, 2, 64, 8)
+    ratios = ngrams.naive_bayes_ratios(matrix, np.array([1, 0]))
+    words, pairs = ratios[:8], ratios[8:]
+    assert words[5] > 0 > words[6]
+    assert abs(words[4]) < min(words[5], -words[6])  # in both reviews: a weak cue
+    assert pairs.shape == (64,)
+    positive_pair = model.gram_ids(tokens[:1].astype("int32"), 2, 64, np)[1][0][0, 1]  # "4 5"
     assert pairs[positive_pair] > 0
+
+
+def test_the_gram_matrix_counts_each_n_gram_over_the_square_root_of_the_length():
+    from recipes.sentiment import ngrams
+
+    tokens = np.array([[5, 9, 5, 9, 0], [7, 0, 0, 0, 0]])
+    matrix = ngrams.gram_matrix(tokens, 2, 16, 10).toarray()  # (2, 10 words + 16 pair buckets)
+    assert matrix[0, 5] == pytest.approx(2 / 2) and matrix[0, 9] == pytest.approx(2 / 2)  # twice, length 4
+    assert matrix[1, 7] == pytest.approx(1.0) and matrix[1].sum() == pytest.approx(1.0)  # no pair in one word
+    pair_59 = model.gram_ids(tokens[:1].astype("int32"), 2, 16, np)[1][0][0, 1]
+    assert matrix[0, 10 + pair_59] == pytest.approx(2 / 2)  # "5 9" twice
+    assert matrix[0, 10:].sum() == pytest.approx(3 / 2)  # three pairs in all
+
+
+def test_the_bag_layer_gives_the_fitted_regressions_logit():
+    from recipes.sentiment import ngrams
+
+    rng = np.random.default_rng(0)
+    tokens = rng.integers(1, 40, size=(60, 12))
+    tokens[:, 8:] *= rng.random((60, 4)) < 0.5  # some padding ...
+    tokens = np.array([np.concatenate([row[row > 0], row[row == 0]]) for row in tokens])  # ... on the right
+    labels = (np.isin(tokens, [3, 4, 5]).sum(axis=1) > 1).astype(int)
+    matrix = ngrams.gram_matrix(tokens, 3, 256, 40)
+    weights, bias = ngrams.fit(matrix, labels, c=4.0)
+    bag = model.BagOfNgrams(40, 256, order=3)
+    bag.build((None, None))
+    bag.set_regression(weights, bias)
+    in_layer = keras_numpy(bag(tokens))[:, 0]
+    np.testing.assert_allclose(in_layer, ngrams.logits(matrix, weights, bias), rtol=1e-5, atol=1e-5)
+    assert np.mean((in_layer > 0) == labels) > 0.9  # the regression learned the cue words
+
+
+def test_out_of_fold_logits_come_from_regressions_that_never_saw_the_review():
+    from recipes.sentiment import ngrams
+
+    # Each review has only its own word: a regression that saw it gives that word a weight, one
+    # that did not has nothing to go on (its logit is the same for every review of the fold).
+    tokens = np.arange(1, 41)[:, None]
+    labels = np.arange(40) % 2
+    matrix = ngrams.gram_matrix(tokens, 1, 8, 41)
+    in_sample = ngrams.logits(matrix, *ngrams.fit(matrix, labels, c=100.0))
+    assert np.mean((in_sample > 0) == labels) == 1.0  # memorised
+    out_of_fold = ngrams.out_of_fold_logits(matrix, labels, c=100.0, folds=4, seed=0)
+    assert len(np.unique(np.round(out_of_fold, 5))) <= 4  # one value per fold: nothing learned about the review
+    assert abs(np.mean((out_of_fold > 0) == labels) - 0.5) <= 0.25
+
+
+def keras_numpy(tensor):
+    from keras import ops
+
+    return ops.convert_to_numpy(tensor)
+
+
+@pytest.mark.slow
+def test_under_jax_the_recipe_trains_saves_and_predicts_raw_strings(tmp_path, reviews_csv):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    pytest.importorskip("jax", reason="JAX is not installed (pip install -e '.[dev]' installs it)")
+    root = Path(__file__).resolve().parents[1]
+    out, texts = tmp_path / "run", ["a great superb film", "awful and boring", "zzz"]
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(root)}
+    script = ("import sys, json\n"
+              "from recipes.sentiment import __main__ as cli\n"
+              "metrics = cli.main(sys.argv[1:])\n"
+              f"first = cli.main(['predict', '--model', {str(out)!r}, *{texts!r}])\n"
+              f"again = cli.main(['predict', '--model', {str(out)!r}, *{texts!r}])\n"
+              "import keras\n"
+              "print(json.dumps({'backend': keras.config.backend(), 'accuracy': metrics['test']['accuracy'],\n"
+              "                  'first': first.tolist(), 'again': again.tolist()}))\n")
+    process = subprocess.run([sys.executable, "-c", script, "--data", str(reviews_csv), "--out", str(out), *FAST],
+                             env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert process.returncode == 0, (process.stdout + process.stderr)[-3000:]
+    result = json.loads(process.stdout.strip().splitlines()[-1])
+    assert result["backend"] == "jax" and result["accuracy"] > 0.7
+    assert result["first"] == result["again"]  # reloaded: identical
+    # The same saved model under TensorFlow, strings inside the model: the same probabilities.
+    np.testing.assert_allclose(predict.predict(load_model(out), texts), result["first"], atol=1e-5)

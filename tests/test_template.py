@@ -70,7 +70,7 @@ def test_imports_go_down_only_benchmarks_then_recipes_then_shared():
     assert not [text for text in strings if "recipes" in text]  # it names no recipe: only what the caller passes
 
 
-RECIPE_COMMANDS = {"sentiment": ["predict"], "forecast": ["predict"], "textgen": ["home", "generate", "speed"],
+RECIPE_COMMANDS = {"sentiment": ["validate", "predict"], "forecast": ["predict"], "textgen": ["home", "generate", "speed"],
                    "translate": ["translate"], "gradients": []}
 
 

@@ -1,7 +1,7 @@
-"""Embedding -> stacked (Bidirectional) recurrent layers -> P(positive), from the shared factories,
-with a bag of word uni- and bigrams beside it (a linear branch) unless --no-ngrams."""
+"""Embedding -> stacked (Bidirectional) recurrent layers -> a logit, from the shared factories; beside
+it (unless --no-ngrams) a bag of word n-grams, a linear model fitted first (ngrams.py). P(positive) is
+the sigmoid of the two logits' sum."""
 import keras
-import numpy as np
 from keras import layers, ops
 
 from shared.inference import inference_copy
@@ -55,71 +55,50 @@ def gram_ids(tokens, order, buckets, xp):
 
 @keras.saving.register_keras_serializable(package=__name__)
 class BagOfNgrams(layers.Layer):
-    """(batch, time) word ids -> (batch, 1): a linear model of the review's words and n-grams.
+    """(batch, time) word ids -> (batch, 1): the logit of a linear model of the review's words and n-grams.
 
-    Every word, and every run of 2..order words hashed into `buckets`, has one weight. The score
-    is their sum over the real (non-padding) steps divided by sqrt(steps): the dot product of the
-    weights with the review's counts, normalised by its length as a TF-IDF logistic regression
-    normalises. Zero at first, so training starts from the recurrent branch alone.
-
-    `scale` multiplies the score: the weights are stored divided by it. Adam moves each weight by
-    about the learning rate a step, and within a few epochs that leaves a linear model of a
-    million sparse features far weaker than it can be (a logistic regression's weights here are
-    in the tens); `scale` is this branch's learning rate relative to the network's.
-
-    `dropout`: in training, each word and n-gram occurrence is left out with this probability (the
-    rest count 1 / (1 - dropout)). Without it the bag memorises the training reviews within two
-    epochs (training loss near 0), and the recurrent branch, sharing that loss, stops learning.
-
-    `naive_bayes`: each weight is multiplied by its fixed Naive Bayes log-count ratio
-    log(P(it | positive) / P(it | negative)) from the training split (set_ratios), as in NBSVM
-    (Wang & Manning 2012): the n-grams that tell the classes apart move the score fastest.
+    Every word, and every run of 2..order words hashed into `buckets`, has one weight; the logit is
+    their sum over the real (non-padding) steps divided by sqrt(steps), plus a bias. The weights are
+    not trained by Keras: ngrams.fit sets them (set_regression) from a logistic regression fitted
+    to convergence on exactly these features, and they are saved with the model.
     """
 
-    def __init__(self, vocab_size, buckets, scale=1.0, dropout=0.0, seed=None, naive_bayes=False, order=2,
-                 **kwargs):
+    def __init__(self, vocab_size, buckets, order=2, **kwargs):
         super().__init__(**kwargs)
-        self.vocab_size, self.buckets, self.scale, self.dropout = vocab_size, buckets, scale, dropout
-        self.seed, self.naive_bayes, self.order = seed, naive_bayes, order
-        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.vocab_size, self.buckets, self.order = vocab_size, buckets, order
 
     def build(self, input_shape):
         sizes = [self.vocab_size] + [self.buckets] * (self.order - 1)  # words, then each n >= 2
-        self.gram_weights = [self.add_weight(shape=(size,), initializer="zeros", name=f"weights_{n}")
+        self.gram_weights = [self.add_weight(shape=(size,), initializer="zeros", trainable=False, name=f"weights_{n}")
                              for n, size in enumerate(sizes, 1)]
-        if self.naive_bayes:  # saved with the model: predicting needs no training data
-            self.gram_ratios = [self.add_weight(shape=(size,), initializer="ones", trainable=False, name=f"ratios_{n}")
-                                for n, size in enumerate(sizes, 1)]
+        self.bias = self.add_weight(shape=(), initializer="zeros", trainable=False, name="bias")
 
-    def set_ratios(self, ratios):
-        for variable, values in zip(self.gram_ratios, ratios):
-            variable.assign(values)
+    def set_regression(self, weights, bias):
+        """weights: (vocab_size + (order - 1) * buckets,), in ngrams.gram_matrix's column order."""
+        begin = 0
+        for variable in self.gram_weights:
+            variable.assign(weights[begin: begin + variable.shape[0]])
+            begin += variable.shape[0]
+        self.bias.assign(bias)
 
-    def call(self, tokens, training=False):
+    def call(self, tokens):
         tokens = ops.cast(tokens, "int32")  # (batch, time); int32 on every backend, which the hash stays inside
         length = ops.sqrt(ops.maximum(ops.sum(ops.cast(tokens > 0, "float32"), axis=1), 1.0))  # (batch,)
         total = 0.0
         for n, (ids, real) in enumerate(gram_ids(tokens, self.order, self.buckets, ops)):
-            real = ops.cast(real, "float32")  # (batch, time)
-            if training and self.dropout:
-                kept = keras.random.uniform(ops.shape(real), seed=self.seed_generator) < 1.0 - self.dropout
-                real = real * ops.cast(kept, "float32") / (1.0 - self.dropout)
             weights = ops.take(self.gram_weights[n], ids)  # (batch, time)
-            if self.naive_bayes:
-                weights = weights * ops.take(self.gram_ratios[n], ids)
-            total = total + ops.sum(weights * real, axis=1)  # (batch,)
-        return ops.expand_dims(self.scale * total / length, -1)
+            total = total + ops.sum(weights * ops.cast(real, "float32"), axis=1)  # (batch,)
+        return ops.expand_dims(total / length + self.bias, -1)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], 1)
 
     def get_config(self):
-        return {**super().get_config(), "vocab_size": self.vocab_size, "buckets": self.buckets, "scale": self.scale,
-                "dropout": self.dropout, "seed": self.seed, "naive_bayes": self.naive_bayes, "order": self.order}
+        return {**super().get_config(), "vocab_size": self.vocab_size, "buckets": self.buckets, "order": self.order}
 
 
-def build_classifier(config, vocab_size):
-    """Token ids in, probability out; trained on its own so that training needs no strings."""
+def build_recurrent(config, vocab_size):
+    """(batch, time) token ids -> (batch, 1) the recurrent branch's logit."""
     tokens = keras.Input(shape=(None,), dtype="int64", name="tokens")  # (batch, time), 0 = padding
     # mask_zero: the recurrent layers skip padded steps instead of reading them as words.
     vectors = layers.Embedding(vocab_size, config.embedding_dim, mask_zero=True, name="embedding")(tokens)
@@ -134,29 +113,46 @@ def build_classifier(config, vocab_size):
     summary = layers.Dropout(config.dropout, name="dropout")(summary)
     # float32 from here on, even under mixed precision, so the loss is computed in full precision.
     logit = layers.Dense(1, dtype="float32", name="recurrent_logit")(summary)  # (batch, 1)
-    if config.ngrams:  # the bag of n-grams' vote, added to the recurrent branch's before the sigmoid
-        bag = BagOfNgrams(vocab_size, config.ngram_buckets, config.ngram_lr_scale, config.ngram_dropout,
-                          seed=config.seed, naive_bayes=config.ngram_nb, order=config.ngram_order,
-                          dtype="float32", name="bag_of_ngrams")(tokens)
+    return keras.Model(tokens, logit, name="recurrent")
+
+
+def build_network(config, recurrent):
+    """What training fits: the recurrent branch's logit plus, with n-grams, the n-gram branch's logit
+    given as a second input (batch,): out of fold for training reviews (ngrams.out_of_fold_logits), so
+    the network learns what the fitted n-gram branch gets wrong on reviews it has not seen."""
+    tokens = keras.Input(shape=(None,), dtype="int64", name="tokens")
+    logit = recurrent(tokens)  # (batch, 1)
+    inputs = tokens
+    if config.ngrams:
+        ngram_logit = keras.Input(shape=(), dtype="float32", name="ngram_logit")  # (batch,)
+        logit = layers.Add(dtype="float32", name="logit")([logit, layers.Reshape((1,), name="column")(ngram_logit)])
+        inputs = [tokens, ngram_logit]
+    return keras.Model(inputs, layers.Activation("sigmoid", dtype="float32", name="probability")(logit),
+                       name="network")
+
+
+def build_classifier(config, vocab_size, recurrent=None):
+    """Token ids in, probability out: the recurrent branch and, with n-grams, BagOfNgrams computing its
+    logit inside the model (its weights set by ngrams.fit), so raw strings are all predicting needs."""
+    recurrent = recurrent or build_recurrent(config, vocab_size)
+    tokens = keras.Input(shape=(None,), dtype="int64", name="tokens")
+    logit = recurrent(tokens)  # (batch, 1)
+    if config.ngrams:  # the n-gram branch's vote, added to the recurrent branch's before the sigmoid
+        bag = BagOfNgrams(vocab_size, config.ngram_buckets, order=config.ngram_order, dtype="float32",
+                          name="bag_of_ngrams")(tokens)
         logit = layers.Add(dtype="float32", name="logit")([logit, bag])
     probability = layers.Activation("sigmoid", dtype="float32", name="probability")(logit)
     return keras.Model(tokens, probability, name="classifier")
 
 
-def naive_bayes_ratios(token_ids, labels, vocab_size, buckets, order, smoothing=1.0):
-    """[ratios (vocab_size,), then (buckets,) for each n = 2..order]: log(P(x | positive) / P(x | negative)).
-
-    token_ids: one int array per training review; presence counts (each review counts an n-gram
-    once), smoothed, as in NBSVM; n-grams hashed by gram_ids, as BagOfNgrams hashes them.
-    """
-    sizes = [vocab_size] + [buckets] * (order - 1)
-    counts = {label: [np.full(size, smoothing) for size in sizes] for label in (0, 1)}
-    for ids, label in zip(token_ids, labels):
-        grams = gram_ids(np.asarray(ids, dtype="int32")[None, :], order, buckets, np)
-        for count, (gram, real) in zip(counts[int(label)], grams):
-            count[np.unique(gram[real])] += 1
-    return [np.log((positive / positive.sum()) / (negative / negative.sum())).astype("float32")
-            for positive, negative in zip(counts[1], counts[0])]
+def with_branches(classifier):
+    """{name: (batch, 1)}: the classifier's probability and, with n-grams, each branch's alone (the same layers)."""
+    tokens = keras.Input(shape=(None,), dtype="int64", name="tokens")
+    outputs = {"probability": classifier(tokens)}
+    if any(layer.name == "bag_of_ngrams" for layer in classifier.layers):
+        for name, layer in (("ngram_branch", "bag_of_ngrams"), ("recurrent_branch", "recurrent")):
+            outputs[name] = layers.Activation("sigmoid", name=name)(classifier.get_layer(layer)(tokens))
+    return keras.Model(tokens, outputs, name="branches")
 
 
 def with_vectorizer(vectorizer, classifier):

@@ -13,6 +13,15 @@ RECIPE = __name__.split(".")[-2]
 
 def predict(sentiment_model, texts):
     """P(positive) for each raw string, shape (len(texts),)."""
+    import keras
+
+    if keras.config.backend() != "tensorflow":
+        # JAX and torch hold no strings: the vectorizer (tf.strings inside, as in tf.data) turns the
+        # texts into ids on its own, then the classifier, all backend ops, scores them.
+        import tensorflow as tf
+
+        ids = sentiment_model.get_layer("vectorizer")(tf.constant(list(texts), dtype=tf.string))  # (n, max_words)
+        return sentiment_model.get_layer("classifier").predict(ids, batch_size=256, verbose=0)[:, 0]
     # An object array: a NumPy unicode array reaches Keras as an unsupported dtype (str288).
     batch = np.array(texts, dtype=object)
     return sentiment_model.predict(batch, batch_size=256, verbose=0)[:, 0]

@@ -11,7 +11,8 @@ from . import baseline
 
 RECIPE = __name__.split(".")[-2]  # the folder's name, so a copied recipe is its own recipe
 SMOKE = {"train": 1000, "test": 400}  # a --smoke run's reviews
-SMOKE_CAPS = {"epochs": 2, "max_words": 128}  # and settings
+SMOKE_CAPS = {"epochs": 2, "max_words": 128, "ngram_buckets": 2 ** 16}  # and settings
+NGRAM_C_GRID = (4.0, 16.0, 64.0)  # the n-gram regression's C, chosen on validation unless --ngram-c
 
 
 @dataclasses.dataclass
@@ -26,15 +27,14 @@ class Config(TrainConfig):
     pooling: str = option("mean", "summarise the review by the mean of all steps' outputs, or the last state",
                           choices=("mean", "last"))
     embedding_dim: int = option(64, "size of each word vector", bounds="[1, inf)")
-    ngrams: bool = option(True, "add a bag of word n-grams: a linear branch beside the recurrent one")
-    ngram_order: int = option(2, "longest n-gram in the bag (1: words only)", bounds="[1, 5]")
+    ngrams: bool = option(True, "add an n-gram branch: a logistic regression on word n-grams, fitted first; the "
+                                "network learns what it gets wrong")
+    ngram_order: int = option(3, "longest n-gram in the n-gram branch (1: words only)", bounds="[1, 5]")
     ngram_buckets: int = option(2 ** 20, "weights for each n-gram length from 2 (hashed into this many)",
                                bounds="[1, 67108864]")
-    ngram_lr_scale: float = option(100.0, "the n-gram branch's learning rate, as a multiple of --lr", bounds="(0, inf)")
-    ngram_nb: bool = option(True, "scale the n-gram branch's weights by Naive Bayes log-count ratios from the "
-                                   "training split (NBSVM)")
-    ngram_dropout: float = option(0.5, "in training, leave out each word and pair of the n-gram branch with "
-                                       "this probability", bounds="[0, 1)")
+    ngram_c: float = option(0.0, "the n-gram regression's inverse regularisation strength (0: the best of "
+                                 f"{', '.join(map(str, NGRAM_C_GRID))} on validation)", bounds="[0, inf)")
+    ngram_folds: int = option(5, "folds for the out-of-fold n-gram logits the network trains on", bounds="[2, 50]")
     dropout: float = option(0.3, "dropout on each layer's inputs", bounds="[0, 1)")
     max_tokens: int = option(20000, "vocabulary size, from training text only", bounds="[3, inf)")
     max_words: int = option(600, "words kept from the start of each review", bounds="[1, inf)")
@@ -45,12 +45,15 @@ class Config(TrainConfig):
     patience: int = option(1, "stop after this many epochs without a lower validation loss", bounds="[1, inf)")
 
 
-def train(run):
-    """Train, save, then evaluate once on the test split beside the baselines; returns OUT/metrics.json's content."""
+def fit(run):
+    """Everything up to the trained classifier: (vectorizer, classifier, {split: Reviews}, facts).
+
+    The test split is loaded (its source and size are checked before training) but not scored.
+    """
     # Imported here, not at the top: they load Keras, and --help and option errors answer before it loads.
     import keras
 
-    from . import data, model
+    from . import data, model, ngrams
 
     config = run.config
     train_all, test, source = data.load_splits(config.data, config.seed)
@@ -58,49 +61,131 @@ def train(run):
         train_all = data.stratified_split(train_all, min(1.0, SMOKE["train"] / max(len(train_all), 1)), config.seed)[1]
         test = data.stratified_split(test, min(1.0, SMOKE["test"] / max(len(test), 1)), config.seed)[1]
     train_part, val = data.stratified_split(train_all, config.val_fraction, config.seed)
-    data.check_splits({"train": train_part, "validation": val, "test": test}, source)
+    parts = {"train": train_part, "validation": val, "test": test}
+    data.check_splits(parts, source)
     print(f"data: {source}" + ("  [smoke: a small slice, not a real result]" if config.smoke else ""))
-    for name, part in (("train", train_part), ("validation", val), ("test", test)):
+    for name, part in parts.items():
         print("  " + data.describe(name, part))
 
     vectorizer = data.make_vectorizer(train_part.texts, config.max_tokens, config.max_words)
-    train_ids = data.token_ids(vectorizer, list(train_part.texts))  # once: for the batches and the n-gram counts
-    train_batches = data.token_batches(vectorizer, train_part, run.batch_size, config.max_words,
-                                       shuffle_seed=config.seed, ids=train_ids)
-    val_batches = data.token_batches(vectorizer, val, run.batch_size, config.max_words)
-    print(f"  vocabulary {vectorizer.vocabulary_size()} tokens from training text; batches of {run.batch_size} "
+    vocab_size = vectorizer.vocabulary_size()
+    ids = {name: data.token_ids(vectorizer, list(parts[name].texts)) for name in ("train", "validation")}
+    logits, facts = {"train": None, "validation": None}, {"source": source}
+    if config.ngrams:  # the linear branch first: its logits are the network's second input
+        started = time.perf_counter()
+        matrices = {name: ngrams.gram_matrix(ids[name].to_tensor().numpy(), config.ngram_order,
+                                             config.ngram_buckets, vocab_size) for name in ids}
+        tried = {}
+        for c in [config.ngram_c] if config.ngram_c else NGRAM_C_GRID:
+            weights, bias = ngrams.fit(matrices["train"], train_part.labels, c)
+            tried[c] = float(np.mean((ngrams.logits(matrices["validation"], weights, bias) > 0) == val.labels))
+        facts["C"] = max(tried, key=tried.get)
+        facts["validation_accuracy_by_C"] = {str(c): accuracy for c, accuracy in tried.items()}
+        weights, bias = ngrams.fit(matrices["train"], train_part.labels, facts["C"])
+        logits["validation"] = ngrams.logits(matrices["validation"], weights, bias)
+        logits["train"] = ngrams.out_of_fold_logits(matrices["train"], train_part.labels, facts["C"],
+                                                    config.ngram_folds, config.seed)
+        facts["fit_seconds"] = time.perf_counter() - started
+        print(f"  n-gram branch: {matrices['train'].shape[1]:,} weights (1-{config.ngram_order}-grams), C = "
+              f"{facts['C']:g} (validation accuracy {tried[facts['C']]:.4f}), fitted in {facts['fit_seconds']:.0f} s")
+    batches = {name: data.token_batches(vectorizer, parts[name], run.batch_size, config.max_words,
+                                        shuffle_seed=config.seed if name == "train" else None, ids=ids[name],
+                                        ngram_logits=logits[name]) for name in ids}
+    print(f"  vocabulary {vocab_size} tokens from training text; batches of {run.batch_size} "
           f"reviews, each padded to its longest review (at most {config.max_words} tokens)")
     with run.scope():
-        classifier = model.build_classifier(config, vectorizer.vocabulary_size())
-        run.compile(classifier, loss="binary_crossentropy",
+        recurrent = model.build_recurrent(config, vocab_size)
+        network = model.build_network(config, recurrent)
+        run.compile(network, loss="binary_crossentropy",
                     metrics=[keras.metrics.BinaryAccuracy(name="accuracy"), keras.metrics.AUC(name="auc")],
-                    steps_per_epoch=int(train_batches.reduce(0, lambda count, _: count + 1)))
-    if config.ngrams and config.ngram_nb:  # fixed weights, counted on the training split, saved with the model
-        classifier.get_layer("bag_of_ngrams").set_ratios(model.naive_bayes_ratios(
-            data.per_review(train_ids), train_part.labels, vectorizer.vocabulary_size(),
-            config.ngram_buckets, config.ngram_order))
-    classifier.summary(print_fn=lambda line, **_: print("  " + line))
-    run.fit(classifier, train_batches, val_batches)
+                    steps_per_epoch=int(batches["train"].reduce(0, lambda count, _: count + 1)))
+    network.summary(print_fn=lambda line, **_: print("  " + line))
+    run.fit(network, batches["train"], batches["validation"])
+    classifier = model.build_classifier(config, vocab_size, recurrent)  # the branches together: token ids in
+    if config.ngrams:
+        classifier.get_layer("bag_of_ngrams").set_regression(weights, bias)
+    return vectorizer, classifier, parts, facts
+
+
+def train(run):
+    """Train, save, then evaluate once on the test split beside the baselines; returns OUT/metrics.json's content."""
+    import keras
+
+    from . import data, model
+
+    config = run.config
+    vectorizer, classifier, parts, facts = fit(run)
+    source, ngram_facts = facts.pop("source"), facts
     run.save(model.with_vectorizer(vectorizer, classifier), curves=("loss", "accuracy"))  # before any scoring
 
     # The test split is touched here, once, with the best epoch's weights; the baselines score it too.
+    train_part, test = parts["train"], parts["test"]
     started = time.perf_counter()
-    scores = run.evaluate(classifier, data.token_batches(vectorizer, test, run.batch_size, config.max_words))
+    branches = model.with_branches(classifier)  # the combined probability and each branch's alone
+    names = list(branches.output)
+    branches.compile(loss={"probability": "binary_crossentropy"},
+                     metrics={name: [keras.metrics.BinaryAccuracy(name="accuracy"), keras.metrics.AUC(name="auc")]
+                              for name in names})
+    scored = run.evaluate(branches, data.token_batches(vectorizer, test, run.batch_size, config.max_words)
+                          .map(lambda tokens, label: (tokens, {name: label for name in names})))
+    scores = {"loss": scored["loss"], **{k: scored[f"probability_{k}"] for k in ("accuracy", "auc")}}
     test_seconds = time.perf_counter() - started
     majority = int(train_part.labels.mean() >= 0.5)
-    ngram_vectorizer, ngram_classifier, ngram_facts = baseline.bag_of_ngrams(train_part, val)
+    ngram_vectorizer, ngram_classifier, ngram_facts_tfidf = baseline.bag_of_ngrams(train_part, parts["validation"])
     baselines = {
-        "bag_of_ngrams": {**baseline.scores(ngram_vectorizer, ngram_classifier, test), **ngram_facts},
+        "bag_of_ngrams": {**baseline.scores(ngram_vectorizer, ngram_classifier, test), **ngram_facts_tfidf},
         "majority": {"name": f"majority class of the training split ({'positive' if majority else 'negative'})",
                      "accuracy": float(np.mean(test.labels == majority)), "auc": 0.5},
     }
-    print_comparison(f"test split ({len(test)} reviews)", {k: scores[k] for k in ("accuracy", "auc", "loss")},
+    if config.ngrams:  # the model's own n-gram branch alone: Naive-Bayes-scaled logistic regression (NBSVM)
+        baselines["ngram_branch"] = {"name": f"the model's n-gram branch alone: NB-scaled logistic regression on "
+                                             f"word 1-{config.ngram_order}-grams",
+                                     **{k: scored[f"ngram_branch_{k}"] for k in ("accuracy", "auc")}, **ngram_facts}
+    print_comparison(f"test split ({len(test)} reviews)", scores,
                      {name.replace("_", " "): {k: b[k] for k in ("accuracy", "auc")} for name, b in baselines.items()})
     return run.finish({
-        "data": source, "sizes": {"train": len(train_part), "validation": len(val), "test": len(test)},
+        "data": source, "sizes": {k: len(v) for k, v in parts.items()},
         "validation": run.best_epoch_logs(), "test": scores, "baselines": baselines, "test_seconds": test_seconds,
     })
 
 
+def validate(run):
+    """Train as `train` does and report validation figures only: for choosing settings (the README's
+    ablation). The test split is never scored. Writes OUT/validation.json; returns its content."""
+    import json
+
+    import keras
+
+    from shared.artifacts import publish
+
+    from . import data, model
+
+    config = run.config
+    vectorizer, classifier, parts, facts = fit(run)
+    branches = model.with_branches(classifier)  # the classifier as users get it, and each branch alone
+    val_batches = data.token_batches(vectorizer, parts["validation"], run.batch_size, config.max_words)
+    accuracy = {}
+    for name in branches.output:
+        probabilities, labels = [], []
+        for tokens, label in val_batches:
+            probabilities.append(keras.ops.convert_to_numpy(branches(tokens)[name])[:, 0])
+            labels.append(label.numpy())
+        accuracy[name] = float(np.mean((np.concatenate(probabilities) >= 0.5) == np.concatenate(labels)))
+    rows = run.history["epochs"]
+    best = min(range(len(rows)), key=lambda i: float(rows[i]["val_loss"]))
+    result = {"validation": run.best_epoch_logs(), "accuracy": accuracy, "best_epoch": best + 1,
+              "epochs_run": len(rows), "train_seconds": run.history["train_seconds"],
+              "ngram_branch": {k: v for k, v in facts.items() if k != "source"}}
+    print(f"validation accuracy: {accuracy['probability']:.4f}" + "".join(
+        f", {name.replace('_', ' ')} alone {value:.4f}" for name, value in accuracy.items() if name != "probability"))
+    publish(run.out, {"validation.json": json.dumps(result, indent=2)})
+    return result
+
+
 def main(argv=None):
     return TrainingRun.main(Config, argv, train, recipe=RECIPE, description=__doc__, smoke=SMOKE_CAPS)
+
+
+def validate_main(argv=None):
+    return TrainingRun.main(Config, argv, validate, recipe=RECIPE, description=validate.__doc__, smoke=SMOKE_CAPS,
+                            command="validate")
