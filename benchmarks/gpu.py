@@ -29,8 +29,7 @@ from shared.errors import UserError, reported
 SHAPES = {
     "sentiment": {"batch": 128, "length": 600, "vocab": 20000, "config": {
         "cell": "lstm", "bidirectional": True, "units": 32, "layers": 1, "pooling": "mean", "embedding_dim": 64,
-        "dropout": 0.3, "ngrams": True, "ngram_order": 2, "ngram_buckets": 1048576, "ngram_lr_scale": 100.0,
-        "ngram_nb": True, "ngram_dropout": 0.5, "seed": 0}},
+        "dropout": 0.3, "ngrams": True, "ngram_order": 3, "ngram_buckets": 1048576}},
     "forecast": {"batch": 128, "length": 40, "features": 2, "config": {
         "cell": "lstm", "bidirectional": False, "units": 32, "layers": 1, "dropout": 0.1, "window": 40,
         "horizon": 1}},
@@ -85,11 +84,13 @@ def problem(recipe, shape, rng):
 
     config, rows, length = types.SimpleNamespace(**shape["config"]), shape["batch"] * MAX_STEPS, shape["length"]
     tokens = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    if recipe == "sentiment":
+    if recipe == "sentiment":  # what its training fits: the recurrent branch plus the fitted n-gram branch's logit
         from recipes.sentiment import model
         labels = rng.integers(0, 2, size=rows).astype("float32")  # (rows,)
-        return (model.build_classifier(config, shape["vocab"]), "binary_crossentropy",
-                right_padded(rng, rows, length, shape["vocab"]), labels)
+        ids = right_padded(rng, rows, length, shape["vocab"])  # (rows, max_words)
+        inputs = [ids, rng.normal(size=rows).astype("float32")] if config.ngrams else ids  # + (rows,) logits
+        return (model.build_network(config, model.build_recurrent(config, shape["vocab"])), "binary_crossentropy",
+                inputs, labels)
     if recipe == "forecast":
         from recipes.forecast import model
         windows = rng.normal(size=(rows, config.window, shape["features"])).astype("float32")  # (rows, window, features)
