@@ -6,10 +6,10 @@ STAMP  := $(VENV)/.installed
 DEVSTAMP := $(VENV)/.installed-dev
 ARGS   ?=
 
-.PHONY: help install test sentiment forecast textgen translate gradients bench clean
+.PHONY: help install test sentiment forecast textgen translate gradients bench gpu-check clean
 
 help:  ## list the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 	@echo "  (pass recipe options with ARGS='--epochs 1 ...'; set RECIPES_DATA_DIR to use local data)"
 
 $(STAMP): pyproject.toml
@@ -46,6 +46,9 @@ gradients: $(STAMP)  ## vanishing and exploding gradients measured, no data need
 
 bench: $(STAMP)  ## speed of every recipe beside its tutorial settings (runs/bench/bench.md); needs the data
 	$(PY) -m benchmarks $(ARGS)
+
+gpu-check: $(STAMP)  ## training speed on the GPU vs the CPU, cuDNN vs generic layers, bfloat16 vs float32 (runs/gpu)
+	$(PY) -m benchmarks.gpu $(ARGS)
 
 clean:  ## remove the environment and run outputs
 	rm -rf $(VENV) runs *.egg-info

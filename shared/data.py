@@ -1,22 +1,27 @@
-"""Where datasets come from: RECIPES_DATA_DIR, else a download cached in the user's home.
+"""Where datasets come from: RECIPES_DATA_DIR, else the ecosystem's loaders, cached in the user's home.
 
 RECIPES_DATA_DIR names a folder laid out like the project's data README shows
 (imdb/train.csv, spa-eng/spa.txt, stocks/GOOG.csv, text/tinyshakespeare.txt).
 When it is set, recipes read from it and never touch the network. Otherwise
-they download once into RECIPES_CACHE_DIR (default ~/.cache/rnn-recipes),
-verify a pinned SHA-256 where the source publishes a stable file, and extract
-archives without letting a member escape the destination folder.
+they fetch once into RECIPES_CACHE_DIR (default ~/.cache/rnn-recipes):
+datasets in the TensorFlow Datasets catalog with `tfds.load` (`catalog`), which
+verifies the checksums it registers for its sources; other files with
+`keras.utils.get_file` (`fetch_file`), which checks a pinned SHA-256 where the
+source publishes a stable file and extracts archives, skipping members that
+would land outside the folder (refused here, in one line). A recipe writes
+what it fetched into the same layout inside the cache, so its readers see the
+same files whichever way they came.
 """
+import contextlib
 import hashlib
 import os
 import shutil
-import tarfile
-import tempfile
-import urllib.request
-import zipfile
+import warnings
 from pathlib import Path
 
 from shared.errors import UserError
+
+OFFLINE_ADVICE = "set RECIPES_DATA_DIR to a local copy, or pass your own file"
 
 
 def data_root():
@@ -32,8 +37,9 @@ def cache_root():
 def locate(relative, fetch):
     """Path of a dataset file: RECIPES_DATA_DIR/relative if set, else the cached download.
 
-    `fetch(cache_dir)` downloads and unpacks into cache_dir and returns the path; it
-    runs only when the cache does not hold the file yet.
+    `fetch(cache_dir)` downloads into cache_dir (`catalog`, `fetch_file`) and returns the
+    path; it runs only when RECIPES_DATA_DIR is unset, and should return at once when the
+    cache already holds the file.
     """
     root = data_root()
     if root is not None:
@@ -53,60 +59,80 @@ def sha256(path):
     return digest.hexdigest()
 
 
-def download(url, destination, expected_sha256=None):
-    """Download url to destination atomically; a wrong hash leaves nothing behind."""
-    destination = Path(destination)
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    partial = destination.with_name(destination.name + ".partial")
-    print(f"downloading {url} -> {destination}")
+def fetch_file(origin, name, folder, expected_sha256=None, extract=False):
+    """`keras.utils.get_file(name, origin)` into folder: downloaded once, its SHA-256 checked when
+    pinned, an archive extracted into folder/<name up to its first dot>_extracted.
+
+    Returns the file (or the extraction folder). Failures are one-line UserErrors: an
+    unreachable origin, a wrong hash (the file is removed), an archive member that would
+    land outside the folder (get_file skips it with a warning; here the whole archive is
+    refused and nothing of it stays).
+    """
+    import keras  # here: only a download needs it
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)  # get_file falls back to /tmp/.keras for a missing folder
+    target = folder / name
     try:
-        with urllib.request.urlopen(url, timeout=60) as response, open(partial, "wb") as handle:
-            shutil.copyfileobj(response, handle)
-    except OSError as error:
-        partial.unlink(missing_ok=True)
-        raise UserError(f"could not download {url} ({getattr(error, 'reason', error)}); "
-                        "set RECIPES_DATA_DIR to a local copy, or pass your own file") from None
-    if expected_sha256 and (found := sha256(partial)) != expected_sha256:
-        partial.unlink()
-        raise UserError(f"{url}: SHA-256 {found} does not match the pinned {expected_sha256}")
-    os.replace(partial, destination)
-    return destination
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            found = Path(keras.utils.get_file(name, origin, file_hash=expected_sha256, hash_algorithm="sha256",
+                                              cache_dir=str(folder), cache_subdir="", extract=extract))
+    except ValueError as error:  # get_file's hash mismatch, the file left in place
+        if "hash" not in str(error):
+            raise
+        target.unlink(missing_ok=True)
+        raise UserError(f"{origin}: the SHA-256 does not match the pinned {expected_sha256}") from None
+    except Exception as error:  # get_file re-raises fetch failures as a bare Exception
+        target.unlink(missing_ok=True)
+        raise UserError(f"could not download {origin} ({_reason(error)}); {OFFLINE_ADVICE}") from None
+    skipped = [str(w.message) for w in caught if "Skipping invalid path" in str(w.message)]
+    failed = [str(w.message) for w in caught if "Could not extract" in str(w.message)]
+    if skipped or failed:
+        if extract and found.is_dir():
+            shutil.rmtree(found)
+        target.unlink(missing_ok=True)
+        what = skipped[0].split(": ", 1)[-1].rstrip(".") if skipped else "its content"
+        raise UserError(f"{origin}: archive member {what} would be written outside {folder} "
+                        "or is not a plain file: archive refused" if skipped
+                        else f"{origin}: not an archive that can be extracted")
+    return found
 
 
-def _inside(root, member_name):
-    target = (root / member_name).resolve()
-    return target == root or root in target.parents
+def _reason(error):
+    # get_file's message: "URL fetch failure on URL: CODE -- REASON"
+    return str(error).rsplit(" -- ", 1)[-1] if " -- " in str(error) else str(error)
 
 
-def extract(archive, destination):
-    """Unpack a .tar.gz or .zip into destination, refusing members that would land outside it."""
-    archive, destination = Path(archive), Path(destination)
-    destination.mkdir(parents=True, exist_ok=True)
-    root = destination.resolve()
-    staging = Path(tempfile.mkdtemp(prefix=".extract-", dir=destination))
+def catalog(name, split, cache):
+    """The examples of a TensorFlow Datasets catalog split, as numpy dicts in the catalog's order.
+
+    `tfds.load` downloads the source once into cache/tensorflow_datasets, checks it
+    against the checksums tfds registers for it, and prepares the split. Text features
+    come out as bytes.
+    """
+    import tensorflow_datasets as tfds  # here: TensorFlow loads only when a dataset is fetched
+
     try:
-        if zipfile.is_zipfile(archive):
-            with zipfile.ZipFile(archive) as bundle:
-                for name in bundle.namelist():
-                    if not _inside(root, name):
-                        raise UserError(f"{archive}: member {name!r} would be written outside {destination}")
-                bundle.extractall(staging)
-        else:
-            with tarfile.open(archive) as bundle:
-                for member in bundle.getmembers():
-                    if not _inside(root, member.name):
-                        raise UserError(f"{archive}: member {member.name!r} would be written outside {destination}")
-                # The "data" filter also refuses links out of the tree, device files and odd permissions.
-                try:
-                    bundle.extractall(staging, filter="data")
-                except tarfile.FilterError as error:
-                    raise UserError(f"{archive}: member {error.tarinfo.name!r} would be written outside "
-                                    f"{destination} or is not a plain file ({error})") from None
-        for item in staging.iterdir():
-            os.replace(item, destination / item.name)
+        dataset = tfds.load(name, split=split, data_dir=str(Path(cache) / "tensorflow_datasets"),
+                            shuffle_files=False)
+    except (OSError, ConnectionError) as error:
+        raise UserError(f"could not download the {name} dataset ({error}); {OFFLINE_ADVICE}") from None
+    return list(tfds.as_numpy(dataset))
+
+
+@contextlib.contextmanager
+def written(path):
+    """A file written under a temporary name and renamed into place: a killed fetch leaves no half file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    try:
+        with open(partial, "w", encoding="utf-8", newline="") as handle:
+            yield handle
+        os.replace(partial, path)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return destination
+        partial.unlink(missing_ok=True)
 
 
 def read_text(path, encoding="utf-8", what="file"):

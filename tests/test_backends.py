@@ -3,6 +3,7 @@
 The backend is fixed when Keras is imported, so the runs happen in a fresh
 interpreter (tests/backend_runs.py) in which `import tensorflow` fails.
 """
+import importlib.util
 import json
 import math
 import os
@@ -20,21 +21,39 @@ RECIPES = ["sentiment", "forecast", "textgen"] + (
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def jax_runs(tmp_path_factory):
-    pytest.importorskip("jax", reason="JAX is not installed (pip install -e '.[dev]' installs it)")
-    workdir = tmp_path_factory.mktemp("jax")
-    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(ROOT)}
-    process = subprocess.run([sys.executable, str(RUNS), str(workdir / "results.json"), str(workdir), *RECIPES],
+def backend_runs(python, backend, workdir):
+    """tests/backend_runs.py under KERAS_BACKEND=backend in `python`: its results.json."""
+    env = {**os.environ, "KERAS_BACKEND": backend, "JAX_PLATFORMS": "cpu", "CUDA_VISIBLE_DEVICES": "",
+           "PYTHONPATH": str(ROOT)}
+    process = subprocess.run([python, str(RUNS), str(workdir / "results.json"), str(workdir), *RECIPES],
                              env=env, capture_output=True, text=True, timeout=900, check=False)
     assert process.returncode == 0, (process.stdout + process.stderr)[-3000:]
     return json.loads((workdir / "results.json").read_text())
 
 
-@pytest.mark.parametrize("recipe", RECIPES)
-def test_recipe_model_trains_saves_and_reloads_under_jax(jax_runs, recipe):
-    assert jax_runs["backend"] == "jax"
-    result = jax_runs[recipe]
+@pytest.fixture(scope="module")
+def jax_runs(tmp_path_factory):
+    pytest.importorskip("jax", reason="JAX is not installed (pip install -e '.[dev]' installs it)")
+    return backend_runs(sys.executable, "jax", tmp_path_factory.mktemp("jax"))
+
+
+def torch_python():
+    """An interpreter with torch: this one, else RECIPES_TORCH_PYTHON (torch in a venv of its own); or None."""
+    if importlib.util.find_spec("torch") is not None:
+        return sys.executable
+    return os.environ.get("RECIPES_TORCH_PYTHON") or None
+
+
+@pytest.fixture(scope="module")
+def torch_runs(tmp_path_factory):
+    python = torch_python()
+    if python is None:
+        pytest.skip("torch is not installed (its PyPI wheel pulls the CUDA libraries, gigabytes; CI does not "
+                    "install it): pip install torch, or point RECIPES_TORCH_PYTHON at a venv's python with torch")
+    return backend_runs(python, "torch", tmp_path_factory.mktemp("torch"))
+
+
+def check_two_epochs_and_reload(result):
     rows = result["epochs"]
     assert len(rows) == 2
     losses = [float(row["loss"]) for row in rows]
@@ -46,11 +65,37 @@ def test_recipe_model_trains_saves_and_reloads_under_jax(jax_runs, recipe):
     assert not result["tensorboard_written"]  # TensorBoard logs need TensorFlow; training goes on without
 
 
+@pytest.mark.parametrize("recipe", RECIPES)
+def test_recipe_model_trains_saves_and_reloads_under_jax(jax_runs, recipe):
+    assert jax_runs["backend"] == "jax"
+    check_two_epochs_and_reload(jax_runs[recipe])
+
+
 def test_distribution_strategies_are_refused_under_jax_in_one_line(jax_runs):
     for name, message in jax_runs["refused"].items():
         assert message and "needs the TensorFlow backend" in message and "\n" not in message, (name, message)
 
 
-def test_torch_backend():
-    pytest.skip("torch is not installed: the PyPI CPU wheel pulls in the CUDA libraries (gigabytes) "
-                "and this project's CI index does not carry it; the JAX runs above cover another backend")
+@pytest.mark.parametrize("recipe", RECIPES)
+def test_recipe_model_trains_saves_and_reloads_under_torch(torch_runs, recipe):
+    assert torch_runs["backend"] == "torch"
+    check_two_epochs_and_reload(torch_runs[recipe])
+    for name, message in torch_runs["refused"].items():
+        assert message and "needs the TensorFlow backend" in message and "\n" not in message, (name, message)
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_the_gradients_recipe_probes_under_another_backend(backend):
+    """recipes/gradients/loop.py's JAX and torch branches: the recipe's own unit tests (clipping bounds each
+    variable's step, SimpleRNN's input gradient vanishes where LSTM's does not, ...) rerun under that backend."""
+    if backend == "jax":
+        pytest.importorskip("jax", reason="JAX is not installed (pip install -e '.[dev]' installs it)")
+    python = sys.executable if backend == "jax" else torch_python()
+    if python is None:
+        pytest.skip("torch is not installed (see test_recipe_model_trains_saves_and_reloads_under_torch)")
+    env = {**os.environ, "KERAS_BACKEND": backend, "JAX_PLATFORMS": "cpu", "CUDA_VISIBLE_DEVICES": "",
+           "PYTHONPATH": str(ROOT)}
+    process = subprocess.run([python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not slow",
+                              str(ROOT / "tests" / "test_gradients.py")], cwd=ROOT, env=env, capture_output=True,
+                             text=True, timeout=600, check=False)
+    assert process.returncode == 0 and " passed" in process.stdout, (process.stdout + process.stderr)[-3000:]

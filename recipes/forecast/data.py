@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from shared.data import download, locate, read_text
+from shared.data import fetch_file, locate, read_text
 from shared.errors import UserError
 
 STOOQ_URL = "https://stooq.com/q/d/l/?s={symbol}&i=d"
@@ -139,7 +139,7 @@ def _fetcher(ticker):
         path = cache / "stocks" / f"{ticker.upper()}-{datetime.date.today().isoformat()}.csv"
         if not path.is_file():
             try:
-                download(url, path)
+                fetch_file(url, path.name, path.parent)  # no hash: the file grows every trading day
             except UserError as error:
                 reason = re.search(r"\((.*)\);", str(error))  # shared.data's message: URL (reason); advice
                 raise UserError(f"could not download {ticker} from Stooq ({url}: "

@@ -1,4 +1,5 @@
 """The textbook step, by the layer and by hand: h_t = tanh(W x_t + U h_{t-1} + b) from h_0 = 0."""
+import keras
 import numpy as np
 
 from .model import worked_example_layer
@@ -23,7 +24,7 @@ def by_hand():
 def by_layer():
     """(2, 2): h_1 and h_2 from the shared factory's SimpleRNN with these weights."""
     layer = worked_example_layer(W, U, b)
-    return np.asarray(layer(X[None].astype("float32")))[0]
+    return keras.ops.convert_to_numpy(layer(X[None].astype("float32")))[0]
 
 
 def run():

@@ -3,7 +3,8 @@
 Sources, in order: `--data PATH` (a CSV with review,sentiment columns, a folder
 with train.csv and test.csv, or an aclImdb-style folder with train/ and test/,
 each holding pos/ and neg/ *.txt); RECIPES_DATA_DIR/imdb/{train,test}.csv; the
-original aclImdb_v1.tar.gz, downloaded once and verified.
+`imdb_reviews` dataset of the TensorFlow Datasets catalog (its official split),
+fetched once and written to the same two CSV files in the cache.
 """
 import csv
 import dataclasses
@@ -14,11 +15,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from shared.data import download, extract, locate, prefetched, read_text, slices
+from shared.data import catalog, locate, prefetched, read_text, slices, written
 from shared.errors import UserError
 
-IMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
-IMDB_SHA256 = "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe"
 LABELS = {"positive": 1, "negative": 0, "pos": 1, "neg": 0, "1": 1, "0": 0}
 CSV_TEST_FRACTION = 0.2  # a single CSV has no official test split: hold out this much, by seed
 
@@ -76,21 +75,23 @@ def read_folder(split_dir):
 
 
 def _fetch_imdb(cache):
-    folder = cache / "aclImdb"
-    if not (folder / "test" / "pos").is_dir():
-        archive = download(IMDB_URL, cache / "aclImdb_v1.tar.gz", IMDB_SHA256)
-        extract(archive, cache)
-        archive.unlink()
-    return folder
+    """cache/imdb/{train,test}.csv from tfds's imdb_reviews (label 1 = pos): RECIPES_DATA_DIR's layout."""
+    folder = cache / "imdb"
+    for split in ("train", "test"):
+        if not (folder / f"{split}.csv").is_file():
+            with written(folder / f"{split}.csv") as handle:
+                writer = csv.writer(handle)
+                writer.writerow(["review", "sentiment"])
+                for example in catalog("imdb_reviews", split, cache):
+                    writer.writerow([example["text"].decode("utf-8"), "positive" if example["label"] else "negative"])
+    return folder / "train.csv"
 
 
 def load_splits(data, seed):
     """(train, test, description of the source). Without `data`: IMDB's official 25k/25k split."""
     if not data:
         source = locate("imdb/train.csv", _fetch_imdb)
-        if source.suffix == ".csv":
-            return read_csv(source), read_csv(source.with_name("test.csv")), str(source.parent)
-        return read_folder(source / "train"), read_folder(source / "test"), str(source)
+        return read_csv(source), read_csv(source.with_name("test.csv")), str(source.parent)
     path = Path(data)
     if path.is_file():
         reviews = read_csv(path)

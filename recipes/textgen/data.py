@@ -1,8 +1,9 @@
 """Text in, character ids and (input, next-character) windows out.
 
 Sources: the built-in "HOME" word (no argument), `--text PATH`, or `--corpus
-tinyshakespeare` (RECIPES_DATA_DIR/text/tinyshakespeare.txt, else Karpathy's
-char-rnn file, downloaded once and verified). The last `test_fraction` of the
+tinyshakespeare` (RECIPES_DATA_DIR/text/tinyshakespeare.txt, else the
+`tiny_shakespeare` dataset of the TensorFlow Datasets catalog, fetched once and
+written whole to the same file in the cache). The last `test_fraction` of the
 text is the test tail, the `val_fraction` before it the validation part; the
 vocabulary and the baselines' counts come from the rest.
 """
@@ -11,17 +12,12 @@ import math
 
 import numpy as np
 
-from shared.data import download, locate, prefetched, read_text, slices
+from shared.data import catalog, locate, prefetched, read_text, slices, written
 from shared.errors import UserError
 
 HOME = "HOME"  # the teaching example: fed "H", predict "O", then "M", then "E"
-CORPORA = {
-    "tinyshakespeare": (
-        "text/tinyshakespeare.txt",
-        "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt",
-        "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed",
-    ),
-}
+CORPORA = {"tinyshakespeare": ("text/tinyshakespeare.txt", "tiny_shakespeare")}  # (RECIPES_DATA_DIR file, tfds name)
+CATALOG_PARTS = ("train", "validation", "test")  # tfds cuts the file 90/5/5 in this order: joined, the whole file
 MIN_BATCHES = 50  # a tiny text is repeated so one epoch is at least this many batches
 
 
@@ -53,9 +49,15 @@ def read_corpus(path, encoding="utf-8"):
 
 
 def _fetch(name):
-    relative, url, digest = CORPORA[name]
-    return lambda cache: (cache / relative if (cache / relative).is_file()
-                          else download(url, cache / relative, digest))
+    relative, dataset = CORPORA[name]
+
+    def fetch(cache):
+        if not (cache / relative).is_file():
+            parts = [catalog(dataset, part, cache)[0]["text"].decode("utf-8") for part in CATALOG_PARTS]
+            with written(cache / relative) as handle:
+                handle.write("".join(parts))  # this recipe makes its own split (split() below)
+        return cache / relative
+    return fetch
 
 
 def load_text(text_path, corpus, encoding):

@@ -1,7 +1,8 @@
 """Sentence pairs in, token ids out: reading, normalising, splitting, vocabularies, length-bucketed batches.
 
 Sources: `--data PATH` (a UTF-8 file, one `English<TAB>Spanish` pair a line), else
-RECIPES_DATA_DIR/spa-eng/spa.txt, else TensorFlow's spa-eng.zip, downloaded once.
+RECIPES_DATA_DIR/spa-eng/spa.txt, else TensorFlow's spa-eng.zip, fetched once
+with keras.utils.get_file and extracted in the cache.
 
 Text handling (the same for both languages): Unicode NFKC normalisation (composed
 accents; ligatures and full-width forms folded), curly quotes made straight, lower
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from shared.data import download, extract, locate, prefetched, read_text, shuffle_epoch
+from shared.data import fetch_file, locate, prefetched, read_text, shuffle_epoch
 from shared.errors import UserError
 
 SPA_ENG_URL = "http://storage.googleapis.com/download.tensorflow.org/data/spa-eng.zip"
@@ -118,11 +119,9 @@ def check_languages(english, spanish, path):
 
 
 def _fetch(cache):
-    path = cache / "spa-eng" / "spa.txt"
+    path = cache / "spa-eng_extracted" / "spa-eng" / "spa.txt"  # where get_file extracts spa-eng.zip
     if not path.is_file():
-        archive = download(SPA_ENG_URL, cache / "spa-eng.zip")  # no pinned hash: Google re-serves the file
-        extract(archive, cache)
-        archive.unlink()
+        fetch_file(SPA_ENG_URL, "spa-eng.zip", cache, extract=True)  # no pinned hash: Google re-serves the file
     return path
 
 
