@@ -90,8 +90,9 @@ def make_fold(prices, names, config, first, stop):
     start = max(0, first - 1 - config.window - windows.VOLUME_MEAN_DAYS)
     test = windows.windows_of(prices, names, start, stop, *shape)
     if train is None or val is None or test is None:
-        raise UserError(f"{prices.source}: the fold from {prices.dates[first]} has too few days before it or in it "
-                        f"for windows of {config.window} + {config.horizon} days; use fewer folds or a smaller --window")
+        raise UserError(f"{prices.source}: the fold from {prices.dates[first]} has too few days before it or in "
+                        f"it for windows of {config.window} + {config.horizon} days; use fewer folds or a smaller "
+                        "--window")
     test = test.tail(int(np.sum(test.end_dates >= prices.dates[first - 1])))
     past = prices.price[:first]
     return Fold(train, val, test, windows.fit_scaler(train, names, returns, sigma, floor), first,

@@ -32,7 +32,8 @@ class Config(TrainConfig):
     calibration_days: int = option(250, "rescale each day's 80%% band to cover 80%% of the last N days whose "
                                         "outcomes are known (0: one factor from the validation period)",
                                    bounds="[0, inf)")
-    val_fraction: float = option(0.15, "share of days, before the test period, for validation", bounds="(0, 0.5)")
+    val_fraction: float = option(0.15, "share of days, before the test period (--backtest: before each fold), "
+                                  "for validation", bounds="(0, 0.5)")
     test_fraction: float = option(0.15, "share of days, the most recent, for the test", bounds="(0, 0.5)")
     epochs: int = option(30, "maximum passes over the training data", bounds="[1, inf)")
     patience: int = option(4, "stop after this many epochs without a lower validation loss", bounds="[1, inf)")
