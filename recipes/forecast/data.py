@@ -129,6 +129,14 @@ def read_prices(path, target=""):
                   {k: table[k].to_numpy() for k in columns}, wanted, str(path), notes)
 
 
+def last_rows(prices, rows):
+    """The last `rows` days of `prices` (a --smoke run), the cut noted."""
+    if len(prices) <= rows:
+        return prices
+    return Prices(prices.dates[-rows:], {k: v[-rows:] for k, v in prices.columns.items()}, prices.target,
+                  prices.source, prices.notes + [f"smoke: last {rows} rows"])
+
+
 def stooq_symbol(ticker):
     return STOOQ_SYMBOLS.get(ticker.upper(), ticker.lower() if "." in ticker else f"{ticker.lower()}.us")
 

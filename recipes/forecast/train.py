@@ -11,7 +11,7 @@ from . import data, scoring, windows
 
 RECIPE = __name__.split(".")[-2]  # the folder's name, so a copied recipe is its own recipe
 SMOKE = {"rows": 1500}  # a --smoke run: the last rows of the file
-SMOKE_CAPS = {"epochs": 2}  # and two epochs
+SMOKE_CAPS = {"epochs": 2, "backtest": 2, "fold_days": 100}  # two epochs (and two short backtest folds)
 ALIASES = {"close": "return", "returns": "return", "high-low": "range", "hl": "range"}
 
 
@@ -32,10 +32,22 @@ class Config(TrainConfig):
     calibration_days: int = option(250, "rescale each day's 80%% band to cover 80%% of the last N days whose "
                                         "outcomes are known (0: one factor from the validation period)",
                                    bounds="[0, inf)")
-    val_fraction: float = option(0.15, "share of days, before the test period, for validation", bounds="(0, 0.5)")
+    val_fraction: float = option(0.15, "share of days, before the test period (--backtest: before each fold), "
+                                  "for validation", bounds="(0, 0.5)")
     test_fraction: float = option(0.15, "share of days, the most recent, for the test", bounds="(0, 0.5)")
     epochs: int = option(30, "maximum passes over the training data", bounds="[1, inf)")
     patience: int = option(4, "stop after this many epochs without a lower validation loss", bounds="[1, inf)")
+    backtest: int = option(0, "rolling-origin backtest instead of one split: N consecutive folds of the most recent "
+                              "days (5 is a good start), a model trained on each fold's past; 0: one split",
+                           bounds="[0, inf)")
+    fold_days: int = option(250, "trading days in each backtest fold (250: about a year)", bounds="[1, inf)")
+    tickers: str = option("", "backtest several series (tickers or CSV paths, comma-separated): one global model "
+                              "on all of them beside one model per series; needs --backtest")
+
+    def __post_init__(self):
+        # Checked while parsing, before --out is created: a mistake leaves nothing behind.
+        if (self.tickers or "," in self.csv) and not self.backtest:
+            raise UserError("--tickers and several --csv files are for the backtest: add --backtest N (e.g. 5)")
 
 
 def feature_names(text):
@@ -57,11 +69,14 @@ def train(run):
     config = run.config
     if config.vol_window > config.window:
         raise UserError(f"--vol-window {config.vol_window} is longer than --window {config.window}")
+    if config.backtest:
+        from . import backtest  # the folds, each with its own model and baselines; writes backtest.json
+
+        return backtest.backtest(run)
     names = feature_names(config.features)
     prices = data.load(config.csv, config.ticker, config.target)
-    if config.smoke and len(prices) > SMOKE["rows"]:
-        prices = data.Prices(prices.dates[-SMOKE["rows"]:], {k: v[-SMOKE["rows"]:] for k, v in prices.columns.items()},
-                             prices.target, prices.source, prices.notes + [f"smoke: last {SMOKE['rows']} rows"])
+    if config.smoke:
+        prices = data.last_rows(prices, SMOKE["rows"])
     (train_part, val, test), scaler, bounds = windows.build(
         prices, names, config.window, config.horizon, config.vol_window, (config.val_fraction, config.test_fraction))
     print(f"data: {prices.source}, {len(prices)} days, forecasting {prices.target}"

@@ -115,15 +115,29 @@ def windows_of(prices, names, start, stop, window, horizon, vol_window, floor, t
                    dates[ends], dates[ahead])
 
 
+def training_volatility(prices, start, stop):
+    """(returns, sigma, floor) of the training period days start..stop-1: the scale every input is measured in."""
+    returns = day_features(prices, ["return"], start, stop)[1:, 0]
+    if not np.any(returns != 0):
+        raise UserError(f"{prices.source}: the price does not move in the training period: nothing to learn")
+    sigma = float(np.sqrt(np.mean(np.square(returns))))
+    return returns, sigma, 0.05 * sigma  # the floor: a quiet stretch must not blow the scaled inputs up
+
+
+def fit_scaler(train, names, returns, sigma, floor):
+    """The standardising statistics and naive band quantiles of the training windows only."""
+    mean = train.x.reshape(-1, train.x.shape[2]).mean(axis=0)
+    std = train.x.reshape(-1, train.x.shape[2]).std(axis=0)
+    return {"features": list(names), "mean": mean.tolist(), "std": np.where(std > 0, std, 1.0).tolist(),
+            "train_sigma": sigma, "floor": floor, "mean_return": float(returns.mean()),
+            # the naive interval: training-period quantiles of the scaled targets, per horizon step
+            "naive_quantiles": np.quantile(train.y, [0.1, 0.5, 0.9], axis=0).T.tolist()}
+
+
 def build(prices, names, window, horizon, vol_window, fractions):
     """(train, validation, test) Windows and the scaler fitted on the training period only."""
     bounds = split_bounds(len(prices), fractions)
-    train_start, train_stop = bounds[0]
-    train_returns = day_features(prices, ["return"], train_start, train_stop)[1:, 0]
-    if not np.any(train_returns != 0):
-        raise UserError(f"{prices.source}: the price does not move in the training period: nothing to learn")
-    train_sigma = float(np.sqrt(np.mean(np.square(train_returns))))
-    floor = 0.05 * train_sigma  # a quiet stretch must not blow the scaled inputs up
+    returns, train_sigma, floor = training_volatility(prices, *bounds[0])
     parts = []
     for name, (start, stop) in zip(SPLITS, bounds):
         part = windows_of(prices, names, start, stop, window, horizon, vol_window, floor, train_sigma)
@@ -132,15 +146,7 @@ def build(prices, names, window, horizon, vol_window, fractions):
             raise UserError(f"{prices.source}: {len(prices)} usable rows leave no {name} window of "
                             f"{window} + {horizon} days; need about {need} rows, or a smaller --window")
         parts.append(part)
-    train = parts[0]
-    mean = train.x.reshape(-1, train.x.shape[2]).mean(axis=0)
-    std = train.x.reshape(-1, train.x.shape[2]).std(axis=0)
-    y_train = train.y
-    scaler = {"features": list(names), "mean": mean.tolist(), "std": np.where(std > 0, std, 1.0).tolist(),
-              "train_sigma": train_sigma, "floor": floor, "mean_return": float(train_returns.mean()),
-              # the naive interval: training-period quantiles of the scaled targets, per horizon step
-              "naive_quantiles": np.quantile(y_train, [0.1, 0.5, 0.9], axis=0).T.tolist()}
-    return parts, scaler, bounds
+    return parts, fit_scaler(parts[0], names, returns, train_sigma, floor), bounds
 
 
 def implausible_jumps(prices, train_bounds, limit=20.0):
