@@ -31,14 +31,15 @@ class Config(TrainConfig):
     layers: int = option(1, "stacked recurrent layers", bounds="[1, inf)")
     embedding_dim: int = option(64, "size of each character vector", bounds="[1, inf)")
     seq_len: int = option(100, "characters per training window (backpropagation through time)", bounds="[1, inf)")
-    dropout: float = option(0.0, "dropout on each layer's inputs and on the output", bounds="[0, 1)")
+    dropout: float = option(0.2, "dropout on each layer's inputs (the embedding's output first) and on the "
+                                 "output", bounds="[0, 1)")
     val_fraction: float = option(data.VAL_FRACTION, "part of the text just before the test tail, held out for "
                                  "validation: it picks the best epoch and the n-gram's order", bounds="(0, 1)")
     test_fraction: float = option(data.TEST_FRACTION, "the text's last part, held out as the test tail: "
                                   "scored once, after training, with the best epoch's weights", bounds="(0, 1)")
     minutes: float = option(0.0, "stop training after this many minutes, validation passes included: a cap "
                                  "only, the learning rate follows the steps (0: no limit)", bounds="[0, inf)")
-    epochs: int = option(20, "passes over the training text; the cosine schedule spans them all", bounds="[1, inf)")
+    epochs: int = option(22, "passes over the training text; the cosine schedule spans them all", bounds="[1, inf)")
     batch_size: int = option(128, "windows per batch", bounds="[1, inf)")
     lr: float = option(3e-3, "Adam learning rate (the peak, with --lr-schedule cosine)", bounds="(0, inf)")
     lr_schedule: str = option("cosine", "learning rate by step: cosine decay to 0 over all --epochs, or constant",
