@@ -214,6 +214,46 @@ def test_top_k_sampling_never_emits_a_character_outside_the_top_k():
     assert len(set(text)) > 1  # a high temperature does sample, within the top 2
 
 
+def test_top_p_keeps_the_fewest_most_likely_whose_probabilities_reach_p():
+    probabilities = np.array([0.1, 0.5, 0.15, 0.25])  # sorted: ids 1, 3, 2, 0; running sums .5 .75 .9 1
+    logits = np.log(probabilities)
+    for top_p, kept in [(0.3, {1}), (0.5, {1}), (0.6, {1, 3}), (0.75, {1, 3}), (0.76, {1, 3, 2}),
+                        (0.95, {0, 1, 2, 3}), (1.0, {0, 1, 2, 3})]:
+        nucleus = generate.distribution(logits, 1.0, top_p=top_p)
+        assert set(np.flatnonzero(nucleus)) == kept, top_p
+        ids = sorted(kept)
+        np.testing.assert_allclose(nucleus[ids], probabilities[ids] / probabilities[ids].sum())
+    # Against the definition, on random distributions: the kept set reaches p, and it is the smallest such
+    # set (its size is that of the shortest prefix of the sorted probabilities whose sum reaches p).
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        logits, top_p, temperature = rng.normal(0, 2, size=12), rng.uniform(0.05, 1), rng.choice([0.5, 1, 2])
+        full = softmax(logits / temperature)  # top-p applies to the distribution after the temperature
+        kept = np.flatnonzero(generate.distribution(logits, temperature, top_p=top_p))
+        assert full[kept].sum() >= top_p - 1e-12
+        assert len(kept) == 1 + np.argmax(np.cumsum(np.sort(full)[::-1]) >= top_p - 1e-12)
+        assert full[kept].min() >= np.delete(full, kept).max(initial=0)  # the most likely, none skipped
+
+
+def test_top_p_after_top_k_and_top_p_sampling_stays_in_the_nucleus():
+    logits = np.log(np.array([0.4, 0.3, 0.2, 0.1]))
+    # Top-2 leaves 4/7 and 3/7; p = 0.5 then keeps only the first.
+    assert set(np.flatnonzero(generate.distribution(logits, 1.0, top_k=2, top_p=0.5))) == {0}
+    _, generator, _ = random_generator("gru")
+    seen = []
+    feed = generator.feed
+
+    def recording(ids, states=None):
+        logits, states = feed(ids, states)
+        seen.append(np.flatnonzero(generate.distribution(logits[-1], 2.0, top_p=0.6)))  # this step's nucleus
+        return logits, states
+
+    generator.feed = recording
+    text = "".join(generator.characters("abc", 150, temperature=2.0, seed=0, top_p=0.6))
+    assert all(generator.vocab.index(char) in allowed for allowed, char in zip(seen, text))
+    assert len(set(text)) > 1
+
+
 def save(tmp_path, lm, config, vocab):
     publish(tmp_path, {"config.json": to_json(config, "textgen"),
                        "vocab.json": json.dumps({"vocabulary": vocab, "start": vocab[0]})}, model=lm)
@@ -268,6 +308,42 @@ def test_train_on_a_text_file_then_generate(tmp_path, capsys):
     first = cli.main(argv)
     assert capsys.readouterr().out == "the " + first + "\n" and len(first) == 40
     assert cli.main(argv) == first
+
+
+@pytest.mark.slow
+def test_the_learning_rate_follows_the_steps_whatever_the_minutes_and_the_clock(tmp_path, monkeypatch):
+    from shared import training
+
+    path = tmp_path / "corpus.txt"
+    path.write_text(TEXT, encoding="utf-8")
+    fit = training.fit
+
+    def run(name, minutes, seconds_spent=None):
+        """The learning rate of every training step of a run; seconds_spent: what its clock always says."""
+        rates = []
+
+        class Recorder(keras.callbacks.Callback):
+            def on_train_batch_end(self, batch, logs=None):  # the rate now set: the next step's
+                rates.append(float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)))
+
+        monkeypatch.setattr(training, "fit", lambda *a, **k: fit(*a, extra_callbacks=[Recorder()], **k))
+        if seconds_spent is not None:  # a slow machine: the budget looks nearly (or already) spent
+            monkeypatch.setattr(training.EpochClock, "elapsed", lambda self: seconds_spent)
+        train.main(["--text", str(path), "--out", str(tmp_path / name), "--minutes", str(minutes), *FAST])
+        monkeypatch.undo()
+        return rates
+
+    uncapped = run("uncapped", 0)
+    # 1,863 training characters: 93 windows of 20, repeated 9 times to make 50 batches of 16 or more: 53.
+    steps = 2 * data.batch_count(data.encode(TEXT[:1863], sorted(set(TEXT))), 20, 16, shuffled=True)
+    assert steps == 106 == len(uncapped)
+    expected = [0.01 * 0.5 * (1 + math.cos(math.pi * k / steps)) for k in range(1, steps + 1)]  # cosine to 0
+    np.testing.assert_allclose(uncapped, expected, rtol=1e-5)
+    # 90% of 30 minutes gone from the first step: the old wall-clock cool-down lowered the rate here.
+    np.testing.assert_allclose(run("slow", 30, seconds_spent=0.9 * 30 * 60), uncapped, rtol=1e-6)
+    capped = run("spent", 1, seconds_spent=61)  # the budget is spent: the run stops, the steps it did are the same
+    assert 0 < len(capped) < steps
+    np.testing.assert_allclose(capped, uncapped[: len(capped)], rtol=1e-6)
 
 
 @pytest.fixture
@@ -346,6 +422,10 @@ def saved_model(tmp_path_factory):
     (["generate", "--model", "{model}", "--temperature", "-0.5"], "--temperature must be 0 (greedy) or more"),
     (["generate", "--model", "{model}", "--length", "0"], "--length must be at least 1, got 0"),
     (["generate", "--model", "{model}", "--top-k", "-1"], "--top-k must be 0 (off) or more"),
+    (["generate", "--model", "{model}", "--top-p", "0"], "--top-p must be in (0, 1] (1: off), got 0.0"),
+    (["generate", "--model", "{model}", "--top-p", "1.5"], "--top-p must be in (0, 1] (1: off), got 1.5"),
+    (["--text", "{tmp}/short.txt", "--seq-len", "2", "--minutes", "5", "--lr-schedule", "constant"],
+     "--minutes with --lr-schedule constant would lower the rate by the clock"),
     (["generate", "--model", "{model}", "--prompt", "bad Zoo"], "characters the model never saw: ' ' 'Z' 'o'"),
     (["generate", "--model", "{model}", "--prompt", ""], "--prompt is empty"),
     (["generate", "--model", "{tmp}/sentiment"], "model of recipe 'sentiment', not 'textgen'"),

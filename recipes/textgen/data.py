@@ -134,14 +134,32 @@ def windows(ids, seq_len):
     return inputs, targets
 
 
+def _repeats(count, batch_size, min_batches):
+    """How often a training epoch repeats the `count` windows of a short text, to have min_batches."""
+    return max(1, math.ceil(min_batches * batch_size / count))
+
+
+def batch_count(ids, seq_len, batch_size, shuffled=False, min_batches=MIN_BATCHES):
+    """Batches per epoch of `batches` with the same arguments (shuffled: the training pipeline)."""
+    count = (len(ids) - 1) // seq_len
+    if shuffled:
+        count *= _repeats(count, batch_size, min_batches)
+    return math.ceil(count / batch_size)
+
+
 def batches(ids, seq_len, batch_size, shuffle_seed=None, min_batches=MIN_BATCHES):
     """A tf.data pipeline of (batch, seq_len) int32 pairs; shuffled (per epoch) when given a seed."""
     inputs, targets = windows(ids, seq_len)
     if shuffle_seed is not None:  # a short text: repeat its windows so an epoch has min_batches
-        repeats = max(1, math.ceil(min_batches * batch_size / len(inputs)))
+        repeats = _repeats(len(inputs), batch_size, min_batches)
         inputs, targets = np.tile(inputs, (repeats, 1)), np.tile(targets, (repeats, 1))
+    import tensorflow as tf  # here: --help answers before TensorFlow loads
+
     # With a seed, each epoch's order is a function of (seed, epoch): a resumed run sees the same batches.
-    return prefetched(slices((inputs, targets), shuffle_seed).batch(batch_size))
+    # The number of batches is declared: of a pipeline of unknown length Keras counts one step more per
+    # epoch in the optimizer's iterations (no update), and the cosine schedule, read at those, ends early.
+    pipeline = slices((inputs, targets), shuffle_seed).batch(batch_size)
+    return prefetched(pipeline.apply(tf.data.experimental.assert_cardinality(math.ceil(len(inputs) / batch_size))))
 
 
 def unigram_loss(train_ids, target_ids, vocab_size):

@@ -2,7 +2,9 @@
 
 Temperature T divides the logits before the softmax: T < 1 sharpens the distribution,
 T > 1 flattens it, T = 0 means greedy (always the most likely character). Top-k keeps
-the k most likely characters, renormalised, and never emits any other.
+the k most likely characters, renormalised, and never emits any other. Top-p (nucleus
+sampling, Holtzman et al. 2020) keeps the smallest set of most likely characters whose
+probabilities (after temperature and top-k) add up to at least p, renormalised.
 Keras is imported inside the functions that use it: the command's --help and option errors
 answer before TensorFlow loads.
 """
@@ -20,8 +22,9 @@ from . import data
 RECIPE = __name__.split(".")[-2]
 
 
-def distribution(logits, temperature=1.0, top_k=0):
-    """Probabilities to sample the next character from: softmax(logits / T), cut to the top k."""
+def distribution(logits, temperature=1.0, top_k=0, top_p=1.0):
+    """Probabilities to sample the next character from: softmax(logits / T), cut to the top k, then to the
+    nucleus: the fewest most likely characters whose probabilities add up to at least top_p."""
     logits = np.asarray(logits, dtype="float64")
     if temperature == 0:  # greedy: all the mass on the first most likely character
         probabilities = np.zeros_like(logits)
@@ -35,7 +38,16 @@ def distribution(logits, temperature=1.0, top_k=0):
         scaled = scaled + mask
     scaled -= scaled.max()
     probabilities = np.exp(scaled)
-    return probabilities / probabilities.sum()
+    probabilities /= probabilities.sum()
+    if top_p < 1:
+        order = np.argsort(-probabilities, kind="stable")  # most likely first; ties by id
+        # Characters before the first whose running sum reaches top_p, and that one (the 1e-12 spares a
+        # set whose sum is p but rounds just below it).
+        kept = order[: int(np.searchsorted(np.cumsum(probabilities[order]), top_p - 1e-12)) + 1]
+        nucleus = np.zeros_like(probabilities)
+        nucleus[kept] = probabilities[kept]
+        probabilities = nucleus / nucleus.sum()
+    return probabilities
 
 
 class Generator:
@@ -67,12 +79,12 @@ class Generator:
                             f"(its vocabulary: {''.join(self.vocab)!r})")
         return data.encode(prompt, self.vocab)
 
-    def characters(self, prompt, length, temperature=1.0, top_k=0, seed=0):
+    def characters(self, prompt, length, temperature=1.0, top_k=0, seed=0, top_p=1.0):
         """Yield `length` new characters; the prompt is read in one call, then one step per character."""
         rng = np.random.default_rng(seed)
         logits, states = self.feed(self.encode(prompt))
         for position in range(length):
-            index = rng.choice(len(self.vocab), p=distribution(logits[-1], temperature, top_k))
+            index = rng.choice(len(self.vocab), p=distribution(logits[-1], temperature, top_k, top_p))
             yield self.vocab[index]
             if position + 1 < length:  # the last character needs no prediction after it
                 logits, states = self.feed([index], states)
@@ -91,7 +103,7 @@ def greedy_steps(generator, prompt, steps):
     return text, rows
 
 
-def stream(generator, prompt, length, temperature, top_k=0, seed=0, out=None):
+def stream(generator, prompt, length, temperature, top_k=0, seed=0, out=None, top_p=1.0):
     """Print the prompt and then each character as soon as it is chosen; returns the new text.
 
     When `out` is no terminal (a file, a pipe), a count goes to stderr past a few seconds.
@@ -100,7 +112,7 @@ def stream(generator, prompt, length, temperature, top_k=0, seed=0, out=None):
     progress = None if is_terminal(out) else Progress(length, "characters", f"python -m recipes.{RECIPE} generate")
     out.write(prompt)
     chosen = []
-    for char in generator.characters(prompt, length, temperature, top_k, seed):
+    for char in generator.characters(prompt, length, temperature, top_k, seed, top_p):
         out.write(char)
         out.flush()
         chosen.append(char)
@@ -130,6 +142,8 @@ def main(argv=None):
         parser.add_argument("--length", type=int, default=500, help="characters to generate")
         parser.add_argument("--temperature", type=float, default=0.8, help="sampling temperature; 0 = greedy")
         parser.add_argument("--top-k", type=int, default=0, help="sample only among the k most likely (0: all)")
+        parser.add_argument("--top-p", type=float, default=1.0,
+                            help="sample only among the fewest most likely whose probabilities add up to p (1: all)")
         parser.add_argument("--seed", type=int, default=0, help="same seed, same text")
         args = parser.parse_args(argv)
         if args.length <= 0:
@@ -138,9 +152,11 @@ def main(argv=None):
             raise UserError(f"--temperature must be 0 (greedy) or more, got {args.temperature}")
         if args.top_k < 0:
             raise UserError(f"--top-k must be 0 (off) or more, got {args.top_k}")
+        if not 0 < args.top_p <= 1:
+            raise UserError(f"--top-p must be in (0, 1] (1: off), got {args.top_p}")
         if args.prompt == "":
             raise UserError("--prompt is empty; leave it out to start from the training text's first character")
         generator, saved = load(args.model)
         prompt = saved["start"] if args.prompt is None else args.prompt
         generator.encode(prompt)  # an unknown character fails here, before any output
-        return stream(generator, prompt, args.length, args.temperature, args.top_k, args.seed)
+        return stream(generator, prompt, args.length, args.temperature, args.top_k, args.seed, top_p=args.top_p)

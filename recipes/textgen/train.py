@@ -8,6 +8,7 @@ import json
 
 import numpy as np
 
+from shared.errors import UserError
 from shared.report import print_comparison
 from shared.run import TrainConfig, TrainingRun, option
 
@@ -30,16 +31,19 @@ class Config(TrainConfig):
     layers: int = option(1, "stacked recurrent layers", bounds="[1, inf)")
     embedding_dim: int = option(64, "size of each character vector", bounds="[1, inf)")
     seq_len: int = option(100, "characters per training window (backpropagation through time)", bounds="[1, inf)")
-    dropout: float = option(0.0, "dropout on each layer's inputs and on the output", bounds="[0, 1)")
+    dropout: float = option(0.2, "dropout on each layer's inputs (the embedding's output first) and on the "
+                                 "output", bounds="[0, 1)")
     val_fraction: float = option(data.VAL_FRACTION, "part of the text just before the test tail, held out for "
                                  "validation: it picks the best epoch and the n-gram's order", bounds="(0, 1)")
     test_fraction: float = option(data.TEST_FRACTION, "the text's last part, held out as the test tail: "
                                   "scored once, after training, with the best epoch's weights", bounds="(0, 1)")
-    minutes: float = option(0.0, "stop training after this many minutes, the last 30%% with a falling "
-                                         "learning rate (0: no limit)", bounds="[0, inf)")
-    epochs: int = option(20, "maximum passes over the training text", bounds="[1, inf)")
+    minutes: float = option(0.0, "stop training after this many minutes, validation passes included: a cap "
+                                 "only, the learning rate follows the steps (0: no limit)", bounds="[0, inf)")
+    epochs: int = option(22, "passes over the training text; the cosine schedule spans them all", bounds="[1, inf)")
     batch_size: int = option(128, "windows per batch", bounds="[1, inf)")
-    lr: float = option(3e-3, "Adam learning rate", bounds="(0, inf)")
+    lr: float = option(3e-3, "Adam learning rate (the peak, with --lr-schedule cosine)", bounds="(0, inf)")
+    lr_schedule: str = option("cosine", "learning rate by step: cosine decay to 0 over all --epochs, or constant",
+                              choices=("cosine", "constant"))
     patience: int = option(3, "stop after this many epochs without a lower validation loss", bounds="[1, inf)")
 
 
@@ -57,6 +61,10 @@ class HomeConfig(Config):
     batch_size: int = option(1, "windows per batch", bounds="[1, inf)")
     lr: float = option(0.05, "Adam learning rate", bounds="(0, inf)")
     patience: int = option(4, "stop after this many epochs without a lower validation loss", bounds="[1, inf)")
+    lr_schedule: str = option("constant", "learning rate by step: cosine decay to 0 over all --epochs, or constant",
+                              choices=("cosine", "constant"))
+    layers: int = option(1, "stacked recurrent layers", bounds="[1, inf)")
+    dropout: float = option(0.0, "dropout on each layer's inputs and on the output", bounds="[0, 1)")
 
 
 def show_home(generator, prompt="H"):
@@ -81,6 +89,11 @@ def train(run):
     from . import generate, model
 
     config = run.config
+    if config.minutes and config.lr_schedule == "constant":
+        # shared's time budget would lower a constant rate over the last 30% of the minutes: what a step
+        # does would then depend on the machine's speed.
+        raise UserError("--minutes with --lr-schedule constant would lower the rate by the clock; use "
+                        "--lr-schedule cosine (the rate follows the steps) or leave --minutes out")
     home = config.corpus == "home"
     corpus_name = config.corpus or ("" if config.text else DEFAULT_CORPUS)
     text, source = data.load_text(config.text, corpus_name, config.encoding)
@@ -108,7 +121,9 @@ def train(run):
     print(f"  batches of {tuple(inputs.shape)} character ids -> {tuple(targets.shape)} next characters")
     with run.scope():
         lm = model.build_language_model(config, len(vocab))
-        run.compile(lm, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        run.compile(lm, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                    steps_per_epoch=data.batch_count(train_ids, config.seq_len, run.batch_size, shuffled=True,
+                                                     min_batches=1 if config.smoke else data.MIN_BATCHES))
     lm.summary(print_fn=lambda line, **_: print("  " + line))
     run.fit(lm, train_batches, val_batches, budget_minutes=config.minutes)
     # The vocabulary and the first character (the default prompt) go with the model, before any scoring
