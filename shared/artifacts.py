@@ -85,7 +85,9 @@ def load_model(model_dir):
         raise UserError(f"{path}: not a complete .keras file (truncated or damaged, {path.stat().st_size:,} "
                         "bytes); train again to write it")
     try:
-        return keras.saving.load_model(path)
+        # compile=False: predicting needs no optimizer, and a model saved compiled names the shared
+        # Adam subclass, which an inference command (it never imports shared.optimizer) cannot rebuild.
+        return keras.saving.load_model(path, compile=False)
     except Exception as error:  # a corrupt or foreign file: say which and why, in one line
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise UserError(f"{path}: cannot load the model ({first_line})") from None

@@ -308,6 +308,15 @@ def test_train_on_a_text_file_then_generate(tmp_path, capsys):
     first = cli.main(argv)
     assert capsys.readouterr().out == "the " + first + "\n" and len(first) == 40
     assert cli.main(argv) == first
+    # A fresh process, as a user runs it: it never imports the training code (the saved model named
+    # the shared optimizer's class, and generate could not load it).
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    fresh = subprocess.run([sys.executable, "-m", "recipes.textgen", *argv], capture_output=True, text=True,
+                           cwd=Path(__file__).resolve().parents[1], timeout=300, check=False)
+    assert fresh.returncode == 0 and fresh.stdout == "the " + first + "\n", fresh.stderr[-2000:]
 
 
 @pytest.mark.slow
