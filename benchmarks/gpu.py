@@ -29,12 +29,12 @@ from shared.errors import UserError, reported
 SHAPES = {
     "sentiment": {"batch": 128, "length": 600, "vocab": 20000, "config": {
         "cell": "lstm", "bidirectional": True, "units": 32, "layers": 1, "pooling": "mean", "embedding_dim": 64,
-        "dropout": 0.3, "ngrams": True, "ngram_order": 3, "ngram_buckets": 1048576}},
+        "dropout": 0.3, "ngrams": True, "ngram_order": 2, "ngram_buckets": 1048576}},
     "forecast": {"batch": 128, "length": 40, "features": 2, "config": {
         "cell": "lstm", "bidirectional": False, "units": 32, "layers": 1, "dropout": 0.1, "window": 40,
         "horizon": 1}},
     "textgen": {"batch": 128, "length": 100, "vocab": 65, "config": {
-        "cell": "gru", "units": 512, "layers": 1, "embedding_dim": 64, "dropout": 0.0}},
+        "cell": "gru", "units": 512, "layers": 1, "embedding_dim": 64, "dropout": 0.2}},
     "translate": {"batch": 128, "length": 25, "vocab": 10000, "config": {
         "cell": "gru", "units": 192, "embedding_dim": 128, "layers": 1, "attention": "additive", "dropout": 0.2}},
 }

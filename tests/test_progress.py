@@ -92,7 +92,7 @@ def test_on_a_terminal_the_count_rewrites_one_line():
 
 
 class FakeGenerator:
-    def characters(self, prompt, length, temperature, top_k, seed):
+    def characters(self, prompt, length, temperature, top_k, seed, top_p=1.0):
         yield from "ab" * (length // 2)
 
 
