@@ -3,9 +3,9 @@ import json
 
 import numpy as np
 import pytest
-
-from recipes.forecast import backtest, baselines, data, model, scoring, train, windows
 from test_forecast import FAST, prices_csv, random_walk, run_cli
+
+from recipes.forecast import backtest, baselines, data, model, scoring, train
 
 NAMES = ["return", "range"]
 

@@ -70,7 +70,8 @@ def train(run):
     if config.vol_window > config.window:
         raise UserError(f"--vol-window {config.vol_window} is longer than --window {config.window}")
     if config.backtest:
-        from . import backtest  # the folds, each with its own model and baselines; writes backtest.json
+        # The folds, each with its own model and baselines; writes backtest.json.
+        from . import backtest
 
         return backtest.backtest(run)
     names = feature_names(config.features)
