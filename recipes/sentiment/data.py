@@ -149,11 +149,6 @@ def token_ids(vectorizer, texts):
     return tf.concat(rows, axis=0)
 
 
-def per_review(ids):
-    """token_ids' RaggedTensor as a list of int64 arrays, one per review."""
-    return np.split(ids.values.numpy(), ids.row_splits.numpy()[1:-1])
-
-
 def token_batches(vectorizer, reviews, batch_size, max_words, shuffle_seed=None, ids=None, ngram_logits=None):
     """(tokens, label) batches, grouped by length so short reviews do not pay for long ones' padding.
 
