@@ -27,7 +27,7 @@ from shared.errors import UserError, reported
 # Each recipe's defaults (its train.py Config; tests/test_gpu_check.py checks they still agree):
 # the fields its model factory reads, the batch, and the input shapes of one batch.
 SHAPES = {
-    "sentiment": {"batch": 128, "length": 600, "vocab": 20000, "config": {
+    "sentiment": {"batch": 32, "length": 600, "vocab": 20000, "config": {
         "cell": "lstm", "bidirectional": True, "units": 32, "layers": 1, "pooling": "mean", "embedding_dim": 64,
         "dropout": 0.3, "ngrams": True, "ngram_order": 2, "ngram_buckets": 1048576}},
     "forecast": {"batch": 128, "length": 40, "features": 2, "config": {
@@ -84,13 +84,12 @@ def problem(recipe, shape, rng):
 
     config, rows, length = types.SimpleNamespace(**shape["config"]), shape["batch"] * MAX_STEPS, shape["length"]
     tokens = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    if recipe == "sentiment":  # what its training fits: the recurrent branch plus the fitted n-gram branch's logit
+    if recipe == "sentiment":  # what its training fits: the recurrent branch (the n-gram branch is fitted apart)
         from recipes.sentiment import model
         labels = rng.integers(0, 2, size=rows).astype("float32")  # (rows,)
         ids = right_padded(rng, rows, length, shape["vocab"])  # (rows, max_words)
-        inputs = [ids, rng.normal(size=rows).astype("float32")] if config.ngrams else ids  # + (rows,) logits
-        return (model.build_network(config, model.build_recurrent(config, shape["vocab"])), "binary_crossentropy",
-                inputs, labels)
+        return (model.build_network(model.build_recurrent(config, shape["vocab"])), "binary_crossentropy",
+                ids, labels)
     if recipe == "forecast":
         from recipes.forecast import model
         windows = rng.normal(size=(rows, config.window, shape["features"])).astype("float32")  # (rows, window, features)

@@ -132,6 +132,8 @@ def test_train_then_predict_on_raw_strings(tmp_path, reviews_csv, capsys):
     assert ngrams["accuracy"] > 0.9 and ngrams["C"] in (1.0, 4.0, 16.0, 64.0)  # cue words: easy for n-grams too
     branch = saved["baselines"]["ngram_branch"]  # the model's own n-gram branch alone, on the same test reviews
     assert branch["C"] in train.NGRAM_C_GRID and branch["accuracy"] > 0.9
+    assert 0.0 <= saved["baselines"]["recurrent_branch"]["accuracy"] <= 1.0  # the network alone, reported too
+    assert len(saved["blend"]["weights"]) == 2 and "validation_accuracy_cv" in saved["blend"]
     assert saved["sizes"] == {"train": 288, "validation": 32, "test": 80}
     for name in ("config.json", "model.keras", "curves.png"):
         assert (out / name).is_file()
@@ -224,9 +226,9 @@ def test_validate_scores_validation_only_with_the_model_users_would_get(tmp_path
     saved = json.loads((out / "validation.json").read_text())
     assert saved["accuracy"] == result["accuracy"]
     assert set(saved["accuracy"]) == {"probability", "ngram_branch", "recurrent_branch"}
-    # The classifier with the n-gram branch inside scores validation as the network trained on the
-    # branch's logits did: the layer computes what was fitted.
-    assert saved["accuracy"]["probability"] == pytest.approx(saved["validation"]["accuracy"], abs=1e-6)
+    # The network trained is the classifier's recurrent branch, with the best epoch's weights.
+    assert saved["accuracy"]["recurrent_branch"] == pytest.approx(saved["validation"]["accuracy"], abs=1e-6)
+    assert 0.0 <= saved["blend"]["validation_accuracy_cv"] <= 1.0 and len(saved["blend"]["weights"]) == 2
     by_c = saved["ngram_branch"]["validation_accuracy_by_C"]  # --ngram-c 0: C chosen on validation
     assert len(by_c) == len(train.NGRAM_C_GRID) and by_c[str(saved["ngram_branch"]["C"])] == max(by_c.values())
     assert not (out / "model.keras").exists() and not (out / "metrics.json").exists()
@@ -365,19 +367,39 @@ def test_the_bag_layer_gives_the_fitted_regressions_logit():
     assert np.mean((in_layer > 0) == labels) > 0.9  # the regression learned the cue words
 
 
-def test_out_of_fold_logits_come_from_regressions_that_never_saw_the_review():
+def test_the_blend_weighs_the_branch_that_knows_and_reports_cross_validated_accuracy():
+    rng = np.random.default_rng(0)
+    labels = np.arange(400) % 2
+    knows = (2 * labels - 1) * 2.0 + rng.normal(size=400)  # a logit that is right 98% of the time
+    noise = rng.normal(size=400) * 3.0  # a logit that knows nothing
+    blend = train.fit_blend(np.stack([noise, knows], axis=1), labels, seed=0)
+    assert blend["weights"][1] > 0.5 and abs(blend["weights"][0]) < 0.1 * blend["weights"][1]
+    assert blend["validation_accuracy_cv"] > 0.95
+    # On logits that know nothing, the in-sample fit finds chance patterns; the cross-validated figure does not.
+    chance = train.fit_blend(rng.normal(size=(60, 2)), labels[:60], seed=0)
+    assert chance["validation_accuracy_cv"] < 0.65
+    few = train.fit_blend(np.array([[1.0, 2.0], [-1.0, -2.0], [0.5, 1.0]]), np.array([1, 0, 1]), seed=0)
+    assert set(few) == {"weights", "bias", "validation_accuracy_cv"}  # one review of a class: no folds, no crash
+
+
+def test_the_classifier_blends_the_branch_logits_by_the_fitted_weights():
+    from keras import ops
+
     from recipes.sentiment import ngrams
 
-    # Each review has only its own word: a regression that saw it gives that word a weight, one
-    # that did not has nothing to go on (its logit is the same for every review of the fold).
-    tokens = np.arange(1, 41)[:, None]
-    labels = np.arange(40) % 2
-    matrix = ngrams.gram_matrix(tokens, 1, 8, 41)
-    in_sample = ngrams.logits(matrix, *ngrams.fit(matrix, labels, c=100.0))
-    assert np.mean((in_sample > 0) == labels) == 1.0  # memorised
-    out_of_fold = ngrams.out_of_fold_logits(matrix, labels, c=100.0, folds=4, seed=0)
-    assert len(np.unique(np.round(out_of_fold, 5))) <= 4  # one value per fold: nothing learned about the review
-    assert abs(np.mean((out_of_fold > 0) == labels) - 0.5) <= 0.25
+    config = train.Config(units=3, layers=1, embedding_dim=4, ngram_order=2, ngram_buckets=64)
+    rng = np.random.default_rng(1)
+    tokens = rng.integers(1, 30, size=(40, 7))
+    labels = np.isin(tokens, (3, 4, 5)).any(axis=1).astype(int)
+    classifier = model.build_classifier(config, 30)
+    classifier.get_layer("bag_of_ngrams").set_regression(*ngrams.fit(ngrams.gram_matrix(tokens, 2, 64, 30), labels, 1.0))
+    model.set_blend(classifier, [0.7, 1.3], -0.2)
+    recurrent = keras_numpy(classifier.get_layer("recurrent")(tokens))[:, 0]
+    bag = keras_numpy(classifier.get_layer("bag_of_ngrams")(tokens))[:, 0]
+    probability = classifier.predict(tokens, verbose=0)[:, 0]
+    expected = keras_numpy(ops.sigmoid(0.7 * recurrent + 1.3 * bag - 0.2))
+    np.testing.assert_allclose(probability, expected, rtol=1e-5, atol=1e-6)
+    assert not classifier.get_layer("blend").trainable_weights  # fitted, not trained
 
 
 def keras_numpy(tensor):

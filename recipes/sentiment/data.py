@@ -149,23 +149,21 @@ def token_ids(vectorizer, texts):
     return tf.concat(rows, axis=0)
 
 
-def token_batches(vectorizer, reviews, batch_size, max_words, shuffle_seed=None, ids=None, ngram_logits=None):
+def token_batches(vectorizer, reviews, batch_size, max_words, shuffle_seed=None, ids=None):
     """(tokens, label) batches, grouped by length so short reviews do not pay for long ones' padding.
 
     Each batch is (batch, longest review in it) int64 plus (batch,) float32 labels;
     padding stays on the right, where masking and cuDNN expect it. With a seed, each
     epoch's order is a function of (seed, epoch), so a resumed run sees the same batches.
-    ids: the reviews' token_ids, when the caller has them already. ngram_logits: (reviews,)
-    float32, the n-gram branch's logit of each review; batches are then ((tokens, logits), label).
+    ids: the reviews' token_ids, when the caller has them already.
     """
     ids = token_ids(vectorizer, list(reviews.texts)) if ids is None else ids
     keep = ids.row_lengths().numpy() > 0  # all-padding rows break cuDNN
     ids, labels = tf.ragged.boolean_mask(ids, keep), reviews.labels.astype("float32")[keep]
-    inputs = ids if ngram_logits is None else (ids, np.asarray(ngram_logits, dtype="float32")[keep])
-    pairs = slices((inputs, labels), shuffle_seed)  # (tokens,) int64 [and () float32], () float32
+    pairs = slices((ids, labels), shuffle_seed)  # (tokens,) int64, () float32
     boundaries = list(range(32, max_words, 32))
-    length = (lambda ids, label: tf.size(ids)) if ngram_logits is None else (lambda inputs, label: tf.size(inputs[0]))
-    batches = pairs.bucket_by_sequence_length(length, boundaries, [batch_size] * (len(boundaries) + 1))
+    batches = pairs.bucket_by_sequence_length(lambda ids, label: tf.size(ids), boundaries,
+                                              [batch_size] * (len(boundaries) + 1))
     return prefetched(batches)
 
 

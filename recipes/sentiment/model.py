@@ -1,7 +1,8 @@
 """Embedding -> stacked (Bidirectional) recurrent layers -> a logit, from the shared factories; beside
 it (unless --no-ngrams) a bag of word n-grams, a linear model fitted first (ngrams.py). P(positive) is
-the sigmoid of the two logits' sum."""
+the sigmoid of a weighted sum of the two logits, weighed on validation reviews (train.fit_blend)."""
 import keras
+import numpy as np
 from keras import layers, ops
 
 from shared.inference import inference_copy
@@ -116,19 +117,15 @@ def build_recurrent(config, vocab_size):
     return keras.Model(tokens, logit, name="recurrent")
 
 
-def build_network(config, recurrent):
-    """What training fits: the recurrent branch's logit plus, with n-grams, the n-gram branch's logit
-    given as a second input (batch,): out of fold for training reviews (ngrams.out_of_fold_logits), so
-    the network learns what the fitted n-gram branch gets wrong on reviews it has not seen."""
+def build_network(recurrent):
+    """What training fits: the recurrent branch alone, (batch, time) token ids -> (batch, 1) probability.
+
+    The n-gram branch is fitted apart (ngrams.py) and the two are weighed afterwards: trained beside a
+    regression that is nearly always right on its own training reviews, the network learns little.
+    """
     tokens = keras.Input(shape=(None,), dtype="int64", name="tokens")
-    logit = recurrent(tokens)  # (batch, 1)
-    inputs = tokens
-    if config.ngrams:
-        ngram_logit = keras.Input(shape=(), dtype="float32", name="ngram_logit")  # (batch,)
-        logit = layers.Add(dtype="float32", name="logit")([logit, layers.Reshape((1,), name="column")(ngram_logit)])
-        inputs = [tokens, ngram_logit]
-    return keras.Model(inputs, layers.Activation("sigmoid", dtype="float32", name="probability")(logit),
-                       name="network")
+    probability = layers.Activation("sigmoid", dtype="float32", name="probability")(recurrent(tokens))
+    return keras.Model(tokens, probability, name="network")
 
 
 def build_classifier(config, vocab_size, recurrent=None):
@@ -137,12 +134,21 @@ def build_classifier(config, vocab_size, recurrent=None):
     recurrent = recurrent or build_recurrent(config, vocab_size)
     tokens = keras.Input(shape=(None,), dtype="int64", name="tokens")
     logit = recurrent(tokens)  # (batch, 1)
-    if config.ngrams:  # the n-gram branch's vote, added to the recurrent branch's before the sigmoid
+    if config.ngrams:
         bag = BagOfNgrams(vocab_size, config.ngram_buckets, order=config.ngram_order, dtype="float32",
-                          name="bag_of_ngrams")(tokens)
-        logit = layers.Add(dtype="float32", name="logit")([logit, bag])
+                          name="bag_of_ngrams")(tokens)  # (batch, 1)
+        both = layers.Concatenate(dtype="float32", name="branch_logits")([logit, bag])  # (batch, 2)
+        # w_recurrent * recurrent logit + w_ngram * n-gram logit + b, set by train.fit_blend; until then
+        # the plain sum. Not trained by Keras: fitted on validation reviews that neither branch saw.
+        logit = layers.Dense(1, kernel_initializer="ones", trainable=False, dtype="float32", name="blend")(both)
     probability = layers.Activation("sigmoid", dtype="float32", name="probability")(logit)
     return keras.Model(tokens, probability, name="classifier")
+
+
+def set_blend(classifier, weights, bias):
+    """weights (2,): the recurrent branch's and the n-gram branch's, in the blend layer's input order."""
+    classifier.get_layer("blend").set_weights([np.asarray(weights, "float32").reshape(2, 1),
+                                               np.asarray([bias], "float32")])
 
 
 def with_branches(classifier):

@@ -7,10 +7,8 @@ feature is scaled by its Naive Bayes log-count ratio from the training split (Wa
 2012), then a logistic regression is fitted by a convex solver (liblinear):
 two epochs of Adam leave a linear model of two million sparse features far from its optimum.
 
-The network then learns what this branch gets wrong. It must see the branch's logit on reviews
-the branch was not fitted on (on its own training reviews it is nearly always right, and the
-network would learn nothing), so the training split is cut in `folds` and each fold's logits
-come from a regression fitted on the other folds (stacking, Wolpert 1992).
+The recurrent network is trained on its own; model.fit_blend then weighs the two branches'
+logits on the validation split, which neither was fitted on (stacking, Wolpert 1992).
 """
 import numpy as np
 
@@ -65,16 +63,22 @@ def logits(matrix, weights, bias):
     return np.asarray(matrix @ weights).ravel() + bias
 
 
-def out_of_fold_logits(matrix, labels, c, folds, seed):
-    """(reviews,) each training review's logit from a regression fitted without its fold (ratios too)."""
-    rng = np.random.default_rng(seed)
-    fold_of = np.empty(len(labels), dtype=int)
-    for label in (0, 1):  # stratified: each fold keeps the classes' balance
-        members = rng.permutation(np.flatnonzero(labels == label))
-        fold_of[members] = np.arange(len(members)) % folds
-    result = np.empty(len(labels), dtype="float32")
-    for fold in range(folds):
-        held = fold_of == fold
-        weights, bias = fit(matrix[~held], labels[~held], c)
-        result[held] = logits(matrix[held], weights, bias)
-    return result
+def fit_branch(ids, labels, order, buckets, vocab_size, c_grid):
+    """The branch fitted on the training reviews, C chosen by validation accuracy.
+
+    ids, labels: {"train": ..., "validation": ...}, ids (reviews, time) right-padded token ids.
+    Returns (weights, bias, validation logits (reviews,), facts for metrics.json).
+    """
+    import time
+
+    started = time.perf_counter()
+    matrices = {name: gram_matrix(ids[name], order, buckets, vocab_size) for name in ("train", "validation")}
+    fitted, accuracy = {}, {}
+    for c in c_grid:
+        fitted[c] = fit(matrices["train"], labels["train"], c)  # (weights, bias)
+        accuracy[c] = float(np.mean((logits(matrices["validation"], *fitted[c]) > 0) == labels["validation"]))
+    best = max(accuracy, key=accuracy.get)
+    weights, bias = fitted[best]
+    facts = {"C": best, "validation_accuracy_by_C": {str(c): value for c, value in accuracy.items()},
+             "features": matrices["train"].shape[1], "fit_seconds": time.perf_counter() - started}
+    return weights, bias, logits(matrices["validation"], weights, bias), facts
