@@ -55,7 +55,8 @@ def test_the_xla_comparison_times_one_shape_on_both_sides(real_data):
 
     batches, _ = sentiment._recipe_batches(Config(), "full", **sentiment.FIXED_SHAPE)
     assert len(batches) == 3 + sentiment.FIXED_SHAPE["steps"]
-    assert {(x.shape, y.shape) for x, y in batches} == {((128, Config().max_words), (128,))}
+    size = Config().batch_size
+    assert {(x.shape, y.shape) for x, y in batches} == {((size, Config().max_words), (size,))}
     bucketed, _ = sentiment._recipe_batches(Config(), "full", steps=sentiment.FIXED_SHAPE["steps"])
     assert len({x.shape for x, _ in bucketed}) > 10  # what the XLA case timed before: a new shape a step
     assert ("train_padded", "train_xla") in {(case, baseline) for case, baseline, _ in sentiment.COMPARE}
