@@ -7,7 +7,7 @@ feature is scaled by its Naive Bayes log-count ratio from the training split (Wa
 2012), then a logistic regression is fitted by a convex solver (liblinear):
 two epochs of Adam leave a linear model of two million sparse features far from its optimum.
 
-The recurrent network is trained on its own; model.fit_blend then weighs the two branches'
+The recurrent network is trained on its own; train.fit_blend then weighs the two branches'
 logits on the validation split, which neither was fitted on (stacking, Wolpert 1992).
 """
 import numpy as np
