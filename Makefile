@@ -5,6 +5,8 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 DEVSTAMP := $(VENV)/.installed-dev
 ARGS   ?=
+# pytest processes for `make test`
+TEST_WORKERS ?= 2
 
 .PHONY: help install test sentiment forecast textgen translate gradients bench gpu-check clean
 
@@ -27,7 +29,12 @@ $(DEVSTAMP): $(STAMP)
 install: $(STAMP)  ## create .venv and install the project and its dependencies
 
 test: $(DEVSTAMP)  ## run the test suite (real-data tests need RECIPES_DATA_DIR); installs pytest and jax too
-	$(PY) -m pytest -q
+	@# Most tests wait on Python, tracing and subprocess start-up, not on arithmetic: two processes (a file
+	@# each at a time) take about two thirds of the time of one. Tests that time themselves run alone after.
+	@status=0; \
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not timing" || status=1; \
+	$(PY) -m pytest -q -m timing || status=1; \
+	exit $$status
 
 sentiment: $(STAMP)  ## train and evaluate the IMDB sentiment recipe (runs/sentiment)
 	$(PY) -m recipes.sentiment $(ARGS)

@@ -12,6 +12,7 @@ from benchmarks import __main__ as bench
 from benchmarks import harness
 
 
+@pytest.mark.timing
 @pytest.mark.real_data
 def test_a_small_benchmark_writes_rates_memory_and_the_ratio_to_its_tutorial(real_data, tmp_path):
     from benchmarks import forecast
@@ -110,6 +111,7 @@ def _tiny_batches():
     return x, y, tf.data.Dataset.from_tensor_slices((x, y)).batch(16)  # 8 batches
 
 
+@pytest.mark.timing
 def test_train_to_target_stops_once_the_loss_gets_there_after_at_least_ten_checks():
     x, y, batches = _tiny_batches()
 
@@ -131,6 +133,7 @@ def after_step(step):
     return lambda trained: 1.0 if int(trained.optimizer.iterations.numpy()) < step else 0.0
 
 
+@pytest.mark.timing
 def test_the_time_to_target_is_within_one_check_interval_of_the_true_crossing():
     _, _, batches = _tiny_batches()
     result = harness.train_to_target(_tiny_model, batches, after_step(200), 0.5, check_seconds=0.02, cap_minutes=5)
@@ -143,6 +146,7 @@ def test_the_time_to_target_is_within_one_check_interval_of_the_true_crossing():
     assert min(gaps) >= 0.02 and max(gaps) < 0.02 + 0.5
 
 
+@pytest.mark.timing
 def test_too_few_checks_before_the_target_repeat_the_run_with_closer_checks():
     _, _, batches = _tiny_batches()
     built = []
@@ -158,6 +162,7 @@ def test_too_few_checks_before_the_target_repeat_the_run_with_closer_checks():
     assert int(built[-1].optimizer.iterations.numpy()) == result["checks"][-1][2]  # counted from step 0
 
 
+@pytest.mark.timing
 def test_a_target_out_of_reach_stops_at_the_time_cap_after_one_run():
     _, _, batches = _tiny_batches()
     never = harness.train_to_target(_tiny_model, batches, lambda trained: 1.0, 0.0, check_seconds=0.01,

@@ -465,6 +465,7 @@ def test_another_encoding_can_be_named(tmp_path):
     assert data.read_corpus(tmp_path / "latin1.txt", "latin-1") == "Romeo\ncaf\u00e9\n"
 
 
+@pytest.mark.timing
 @pytest.mark.real_data
 def test_tiny_shakespeare_is_found_split_and_has_a_unigram_baseline(real_data, monkeypatch):
     monkeypatch.setenv("RECIPES_DATA_DIR", str(real_data))

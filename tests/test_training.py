@@ -163,6 +163,7 @@ def test_mixed_precision_trains_with_finite_loss_and_float32_outputs(tmp_path):
         keras.config.set_dtype_policy("float32")
 
 
+@pytest.mark.timing
 def test_time_budget_stops_training_in_time_and_lowers_the_learning_rate_at_the_end():
     class Slow(keras.callbacks.Callback):  # a known cost per step, so the test does not race the machine
         def on_train_batch_end(self, batch, logs=None):
