@@ -29,10 +29,11 @@ $(DEVSTAMP): $(STAMP)
 install: $(STAMP)  ## create .venv and install the project and its dependencies
 
 test: $(DEVSTAMP)  ## run the test suite (real-data tests need RECIPES_DATA_DIR); installs pytest and jax too
-	@# Most tests wait on Python, tracing and subprocess start-up, not on arithmetic: two processes (a file
-	@# each at a time) take about two thirds of the time of one. Tests that time themselves run alone after.
+	@# Most tests wait on Python, tracing and subprocess start-up, not on arithmetic: two processes take
+	@# about 60% of the time of one. Tests that share a module fixture stay together (xdist_group); tests
+	@# that time themselves run alone, after.
 	@status=0; \
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not timing" || status=1; \
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup -m "not timing" || status=1; \
 	$(PY) -m pytest -q -m timing || status=1; \
 	exit $$status
 

@@ -18,7 +18,8 @@ ROOT = RUNS.parents[1]
 RECIPES = ["sentiment", "forecast", "textgen"] + (
     ["translate"] if (ROOT / "recipes" / "translate" / "model.py").is_file() else [])
 
-pytestmark = pytest.mark.slow
+# The runs under JAX are one module fixture: one process of `make test` runs this whole file.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("backends")]
 
 
 def backend_runs(python, backend, workdir):

@@ -36,6 +36,9 @@ def check_finished(process, output):
     assert process.returncode == 0, f"exit {process.returncode}:\n{output[-3000:]}"
 
 
+# Module fixtures start the distributed runs once: one process of `make test` runs this whole file.
+pytestmark = pytest.mark.xdist_group("distribute")
+
 @pytest.fixture(scope="module")
 def text_file(tmp_path_factory):
     rng = random.Random(0)
