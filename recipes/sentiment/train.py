@@ -14,6 +14,9 @@ SMOKE = {"train": 1000, "test": 400}  # a --smoke run's reviews
 SMOKE_CAPS = {"epochs": 2, "max_words": 128, "ngram_buckets": 2 ** 16}  # and settings
 NGRAM_C_GRID = (4.0, 16.0, 64.0)  # --ngram-c 0 chooses among these on validation (the default, 16: README)
 BLEND_FOLDS = 10  # cross-validation folds for the blend's own validation accuracy
+# Reviews per batch where nothing is trained (validation, test): scores do not depend on it (padding is
+# masked), and 128 scores about 4x as fast as the training batch of 32 (61-64 s against 14-18 s on test).
+SCORING_BATCH = 128
 
 
 @dataclasses.dataclass
@@ -46,6 +49,11 @@ class Config(TrainConfig):
     lr_schedule: str = option("cosine", "learning rate: constant, or cosine decay to 0 over all epochs",
                               choices=("constant", "cosine"))
     patience: int = option(1, "stop after this many epochs without a lower validation loss", bounds="[1, inf)")
+
+
+def scoring_batch(run):
+    """Reviews per batch for validation and test: SCORING_BATCH, or the training batch if larger."""
+    return max(run.batch_size, SCORING_BATCH)
 
 
 def fit_blend(logits, labels, seed):
@@ -104,9 +112,10 @@ def fit(run):
         print(f"  n-gram branch: {facts['features']:,} weights (1-{config.ngram_order}-grams), C = {facts['C']:g} "
               f"(validation accuracy {facts['validation_accuracy_by_C'][str(facts['C'])]:.4f}), "
               f"fitted in {facts['fit_seconds']:.0f} s")
-    batches = {name: data.token_batches(vectorizer, parts[name], run.batch_size, config.max_words,
-                                        shuffle_seed=config.seed if name == "train" else None, ids=ids[name])
-               for name in ids}
+    batches = {"train": data.token_batches(vectorizer, train_part, run.batch_size, config.max_words,
+                                           shuffle_seed=config.seed, ids=ids["train"]),
+               "validation": data.token_batches(vectorizer, val, scoring_batch(run), config.max_words,
+                                                ids=ids["validation"])}
     print(f"  vocabulary {vocab_size} tokens from training text; batches of {run.batch_size} "
           f"reviews, each padded to its longest review (at most {config.max_words} tokens)")
     with run.scope():
@@ -121,7 +130,7 @@ def fit(run):
     if config.ngrams:
         classifier.get_layer("bag_of_ngrams").set_regression(weights, bias)
         # Validation reviews, in their own order (no bucketing): neither branch was fitted on them.
-        recurrent_val_logits = recurrent.predict(ids["validation"].to_tensor(), batch_size=run.batch_size,
+        recurrent_val_logits = recurrent.predict(ids["validation"].to_tensor(), batch_size=scoring_batch(run),
                                                  verbose=0)[:, 0]  # (reviews,)
         blend = fit_blend(np.stack([recurrent_val_logits, ngram_val_logits], axis=1), val.labels, config.seed)
         model.set_blend(classifier, blend["weights"], blend["bias"])
@@ -151,7 +160,7 @@ def train(run):
     branches.compile(loss={"probability": "binary_crossentropy"},
                      metrics={name: [keras.metrics.BinaryAccuracy(name="accuracy"), keras.metrics.AUC(name="auc")]
                               for name in names})
-    scored = run.evaluate(branches, data.token_batches(vectorizer, test, run.batch_size, config.max_words)
+    scored = run.evaluate(branches, data.token_batches(vectorizer, test, scoring_batch(run), config.max_words)
                           .map(lambda tokens, label: (tokens, {name: label for name in names})))
     scores = {"loss": scored["loss"], **{k: scored[f"probability_{k}"] for k in ("accuracy", "auc")}}
     test_seconds = time.perf_counter() - started
@@ -189,7 +198,7 @@ def validate(run):
     config = run.config
     vectorizer, classifier, parts, facts = fit(run)
     branches = model.with_branches(classifier)  # the classifier as users get it, and each branch alone
-    val_batches = data.token_batches(vectorizer, parts["validation"], run.batch_size, config.max_words)
+    val_batches = data.token_batches(vectorizer, parts["validation"], scoring_batch(run), config.max_words)
     labels = np.concatenate([label.numpy() for _, label in val_batches])  # the batches' order: no shuffling
     probabilities = branches.predict(val_batches.map(lambda tokens, label: tokens), verbose=0)  # {name: (n, 1)}
     accuracy = {name: float(np.mean((values[:, 0] > 0.5) == labels)) for name, values in probabilities.items()}
