@@ -84,6 +84,13 @@ def train_to_target(build, batches, score, target, check_seconds, cap_minutes, m
     return {**result, "check_seconds": interval, "min_checks": min_checks, "attempts": attempt}
 
 
+def checked_batches(batches, size):
+    """What each time-to-target check scores: every validation batch, or at --size small only the
+    first, which is enough to check that a case runs (the whole split, at every check, was most of
+    a small run)."""
+    return batches if size == "full" else batches.take(1)
+
+
 def _train_until(model, batches, score, target, interval, cap_minutes):
     """One run of train_to_target with checks every `interval` seconds of training."""
     import keras

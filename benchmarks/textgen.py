@@ -11,7 +11,7 @@ every CHECK_SECONDS of training, the same for both.
 import keras
 import numpy as np
 
-from benchmarks.harness import train_throughput, train_to_target
+from benchmarks.harness import checked_batches, train_throughput, train_to_target
 from recipes.textgen import data, generate, model, speed
 from recipes.textgen.train import Config
 from shared.run import compile_from_config
@@ -22,9 +22,6 @@ CAP_MINUTES = {"full": 4.0, "small": 0.05}  # training time after which a config
 # Seconds of training between two validation checks: at least 10 checks before the recipe's crossing
 # (after 1.2-1.6 min here); train_to_target repeats a run with closer checks where there were fewer.
 CHECK_SECONDS = {"full": 6.0, "small": 0.5}
-# Validation batches a check scores: all of them; at --size small the first, which is enough to
-# check that the case runs (the whole tail, scored at every check, was most of a small run).
-SCORE_BATCHES = {"full": None, "small": 1}
 
 
 def _shakespeare():
@@ -53,9 +50,7 @@ def _to_target(size, what, **changes):
     corpus = data.split(text, config.val_fraction, config.seq_len, test_fraction=config.test_fraction)  # the recipe's
     vocab = data.vocabulary(corpus.train)
     train_ids, val_ids = data.encode(corpus.train, vocab), data.encode(corpus.val, vocab)
-    val_batches = data.batches(val_ids, config.seq_len, config.batch_size)
-    if SCORE_BATCHES[size]:
-        val_batches = val_batches.take(SCORE_BATCHES[size])
+    val_batches = checked_batches(data.batches(val_ids, config.seq_len, config.batch_size), size)
 
     def build():
         keras.utils.set_random_seed(0)

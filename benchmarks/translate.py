@@ -13,7 +13,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from benchmarks.harness import timed, train_throughput, train_to_target
+from benchmarks.harness import checked_batches, timed, train_throughput, train_to_target
 from recipes.translate import data, model
 from recipes.translate.train import Config
 from recipes.translate.translator import Translator
@@ -26,9 +26,6 @@ CAP_MINUTES = {"full": 4.0, "small": 0.05}  # training time after which a config
 # Seconds of training between two validation checks: at least 10 checks before the recipe's crossing
 # (after 2.0-2.6 min here); train_to_target repeats a run with closer checks where there were fewer.
 CHECK_SECONDS = {"full": 8.0, "small": 0.5}
-# Validation batches a check scores: all of them; at --size small the first, which is enough to
-# check that the case runs (the whole tail, scored at every check, was most of a small run).
-SCORE_BATCHES = {"full": None, "small": 1}
 
 
 def _prepared(config):
@@ -81,9 +78,8 @@ def _to_target(size, plain=False):
     """
     config = Config(**({"units": 256, "embedding_dim": 256} if plain else {}))
     train, val, _, source_vocab, target_vocab = _prepared(config)
-    val_batches = data.batches(*data.encode_pairs(val, source_vocab, target_vocab), config.batch_size)
-    if SCORE_BATCHES[size]:
-        val_batches = val_batches.take(SCORE_BATCHES[size])
+    val_batches = checked_batches(data.batches(*data.encode_pairs(val, source_vocab, target_vocab),
+                                               config.batch_size), size)
     sources, targets = data.encode_pairs(train, source_vocab, target_vocab)
     if plain:
         source, target = data.pad(sources), data.pad(targets)

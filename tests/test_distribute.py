@@ -25,6 +25,10 @@ RUNS = Path(__file__).with_name("distributed_runs.py")
 TOLERANCE = 1e-5
 COLUMNS = ("loss", "val_loss", "grad_norm_mean", "grad_norm_max")
 
+# Module fixtures start the distributed runs once: one process of `make test` runs this whole file.
+pytestmark = pytest.mark.xdist_group("distribute")
+
+
 def subprocess_env(**extra):
     env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
     # No GPU even where there is one: two workers on one machine would share it (TF's tutorial does this too).
@@ -35,9 +39,6 @@ def subprocess_env(**extra):
 def check_finished(process, output):
     assert process.returncode == 0, f"exit {process.returncode}:\n{output[-3000:]}"
 
-
-# Module fixtures start the distributed runs once: one process of `make test` runs this whole file.
-pytestmark = pytest.mark.xdist_group("distribute")
 
 @pytest.fixture(scope="module")
 def text_file(tmp_path_factory):

@@ -352,6 +352,10 @@ def test_scoring_reports_chrf_for_greedy_beam_and_the_baseline(capsys):
 
 # --- the command line --------------------------------------------------------------------
 
+# The tests that use trained_run: one `make test` process trains it and runs them all (pytest-xdist).
+SHARES_TRAINED_RUN = pytest.mark.xdist_group("translate_trained_run")
+
+
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory):
     """One --smoke training run through the command line on synthetic pairs, shared by the tests below."""
@@ -364,7 +368,7 @@ def trained_run(tmp_path_factory):
     return out, finished
 
 
-@pytest.mark.xdist_group("translate_trained_run")  # one process trains the shared run
+@SHARES_TRAINED_RUN
 @pytest.mark.slow
 def test_smoke_run_trains_evaluates_saves_then_translates(trained_run):
     out, _ = trained_run
@@ -390,7 +394,7 @@ def test_smoke_run_trains_evaluates_saves_then_translates(trained_run):
     assert (out / "attention.png").read_bytes()[:4] == b"\x89PNG"
 
 
-@pytest.mark.xdist_group("translate_trained_run")  # one process trains the shared run
+@SHARES_TRAINED_RUN
 @pytest.mark.slow
 def test_the_saved_run_translates_as_it_did_before_saving(trained_run):
     out, _ = trained_run
@@ -455,7 +459,7 @@ def test_a_failure_while_scoring_keeps_the_trained_model(pairs_file, tmp_path, m
     (["translate", "--model", "{run}", "--beam-size", "0", "agua"], "--beam-size must be 1 or more"),
     (["translate", "--model", "{tmp}/nowhere", "agua"], "no such model directory"),
 ])
-@pytest.mark.xdist_group("translate_trained_run")  # one process trains the shared run
+@SHARES_TRAINED_RUN
 def test_bad_translate_input_is_one_line_and_exit_2(trained_run, tmp_path, capsys, args, message):
     out, _ = trained_run
     code, err = run_cli([a.format(run=out, tmp=tmp_path) for a in args], capsys)
@@ -484,7 +488,7 @@ def test_a_model_of_another_recipe_is_refused(tmp_path, capsys):
     assert not (tmp_path / "a.png").exists()
 
 
-@pytest.mark.xdist_group("translate_trained_run")  # one process trains the shared run
+@SHARES_TRAINED_RUN
 @pytest.mark.slow
 def test_from_a_shell_bad_input_prints_one_line_and_exits_2(trained_run, tmp_path):
     out, _ = trained_run
@@ -544,7 +548,7 @@ def test_the_retrieval_baseline_returns_the_nearest_training_english_and_chooses
     assert scored["bleu"] == pytest.approx(100.0) and scored["chrf"] == pytest.approx(100.0)
 
 
-@pytest.mark.xdist_group("translate_trained_run")  # one process trains the shared run
+@SHARES_TRAINED_RUN
 @pytest.mark.slow
 def test_a_file_job_writes_one_line_per_input_line_and_names_the_lines_it_could_not_translate(trained_run, tmp_path,
                                                                                               capsys):
@@ -565,7 +569,7 @@ def test_a_file_job_writes_one_line_per_input_line_and_names_the_lines_it_could_
     assert code == 2 and "no line could be translated (line 1: every word is unknown" in err
 
 
-@pytest.mark.xdist_group("translate_trained_run")  # one process trains the shared run
+@SHARES_TRAINED_RUN
 @pytest.mark.slow
 def test_show_attention_to_a_folder_is_one_line_before_any_work_and_leaves_no_stray_file(trained_run, tmp_path,
                                                                                          capsys):
