@@ -29,7 +29,7 @@ from shared.errors import UserError, reported
 SHAPES = {
     "sentiment": {"batch": 32, "length": 600, "vocab": 20000, "config": {
         "cell": "lstm", "bidirectional": True, "units": 32, "layers": 1, "pooling": "mean", "embedding_dim": 64,
-        "dropout": 0.3, "ngrams": True, "ngram_order": 2, "ngram_buckets": 1048576}},
+        "dropout": 0.3, "ngrams": True, "ngram_inputs": True, "ngram_order": 2, "ngram_buckets": 1048576}},
     "forecast": {"batch": 128, "length": 40, "features": 2, "config": {
         "cell": "lstm", "bidirectional": False, "units": 32, "layers": 1, "dropout": 0.1, "window": 40,
         "horizon": 1}},
@@ -88,8 +88,11 @@ def problem(recipe, shape, rng):
         from recipes.sentiment import model
         labels = rng.integers(0, 2, size=rows).astype("float32")  # (rows,)
         ids = right_padded(rng, rows, length, shape["vocab"])  # (rows, max_words)
-        return (model.build_network(model.build_recurrent(config, shape["vocab"])), "binary_crossentropy",
-                ids, labels)
+        network = model.build_network(model.build_recurrent(config, shape["vocab"]))
+        if model.reads_ngram_weights(config):  # and each step's n-gram weights: (rows, max_words, order)
+            steps = rng.normal(size=ids.shape + (config.ngram_order,)).astype("float32") * (ids > 0)[..., None]
+            return network, "binary_crossentropy", [ids, steps], labels
+        return network, "binary_crossentropy", ids, labels
     if recipe == "forecast":
         from recipes.forecast import model
         windows = rng.normal(size=(rows, config.window, shape["features"])).astype("float32")  # (rows, window, features)

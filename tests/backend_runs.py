@@ -44,6 +44,7 @@ class TinyConfig(TrainConfig):
     horizon: int = 2
     attention: str = "dot"
     ngrams: bool = True  # sentiment's n-gram branch: its int32 hashing on every backend
+    ngram_inputs: bool = True  # and the per-step n-gram weights its network reads
     ngram_order: int = 3
     ngram_buckets: int = 64
 
@@ -56,7 +57,9 @@ def sentiment(config, rng):
     labels = np.isin(ids, (3, 4, 5, 6)).any(axis=1).astype("float32")  # (batch,)
     classifier = model.build_classifier(config, 30)  # the recurrent branch trains; the n-gram branch is fitted
     matrix = ngrams.gram_matrix(ids, config.ngram_order, config.ngram_buckets, 30)
-    classifier.get_layer("bag_of_ngrams").set_regression(*ngrams.fit(matrix, labels.astype(int), c=1.0))
+    weights, bias = ngrams.fit(matrix, labels.astype(int), c=1.0)
+    classifier.get_layer("bag_of_ngrams").set_regression(weights, bias)
+    classifier.get_layer("ngram_weights").set_ngram_weights(weights)  # what the network reads at each step
     return classifier, "binary_crossentropy", ids, labels
 
 

@@ -367,6 +367,88 @@ def test_the_bag_layer_gives_the_fitted_regressions_logit():
     assert np.mean((in_layer > 0) == labels) > 0.9  # the regression learned the cue words
 
 
+def test_the_ngram_weights_layer_gives_each_step_what_the_pipeline_computes():
+    from recipes.sentiment import ngrams
+
+    rng = np.random.default_rng(0)
+    tokens = np.zeros((5, 9), dtype="int64")
+    for row, length in enumerate((9, 4, 1, 6, 0)):  # right-padded, one review with no word at all
+        tokens[row, :length] = rng.integers(1, 40, size=length)
+    weights = rng.normal(size=40 + 2 * 256).astype("float32")  # words, then 2- and 3-grams
+    layer = model.NgramWeights(40, 256, order=3)
+    layer.build((None, None))
+    layer.set_ngram_weights(weights)
+    steps = keras_numpy(layer(tokens))  # (reviews, time, order)
+    np.testing.assert_allclose(steps, ngrams.step_weights(tokens, weights, 3, 256, 40), rtol=1e-6)
+    assert steps.shape == (5, 9, 3)
+    np.testing.assert_array_equal(steps[:, :, 0] != 0, tokens > 0)  # a word's weight wherever a word is
+    assert not steps[1, 4:].any() and not steps[1, :1, 1:].any()  # nothing from padding, no pair before the first word
+    np.testing.assert_allclose(steps[0, 3, 0], weights[tokens[0, 3]])
+    # A matrix row of the regression's features sums to the same logit as the steps (the bag pools them).
+    matrix = ngrams.gram_matrix(tokens, 3, 256, 40)
+    length = np.sqrt(np.maximum((tokens > 0).sum(axis=1), 1))
+    np.testing.assert_allclose(steps.sum(axis=(1, 2)) / length, ngrams.logits(matrix, weights, 0.0), rtol=1e-5,
+                               atol=1e-6)
+
+
+def test_in_training_each_review_reads_weights_fitted_without_it():
+    from recipes.sentiment import ngrams
+
+    # Labels the words cannot predict: a regression fitted on all reviews still gets its own reviews right
+    # (it memorises them), the cross-fitted weights a review reads in training are at chance on it.
+    rng = np.random.default_rng(0)
+    tokens = rng.integers(1, 400, size=(300, 30))
+    labels = rng.integers(0, 2, size=300)
+    matrix = ngrams.gram_matrix(tokens, 2, 4096, 400)
+    full, bias = ngrams.fit(matrix, labels, c=16.0)
+    fold_of, fold_weights = ngrams.cross_fit(matrix, labels, 16.0, seed=0)
+    assert fold_weights.shape == (ngrams.CROSS_FOLDS, matrix.shape[1])
+    assert np.bincount(fold_of).tolist() == [60] * 5  # every review held out once, the folds even
+    in_sample = np.mean((ngrams.logits(matrix, full, bias) > 0) == labels)
+    steps = ngrams.step_weights(tokens, fold_weights, 2, 4096, 400, fold_of=fold_of)
+    held_out = np.mean((steps.sum(axis=(1, 2)) > 0) == labels)
+    assert in_sample > 0.95 and abs(held_out - 0.5) < 0.1, (in_sample, held_out)
+    for k in range(5):  # row r reads regression fold_of[r]'s weights
+        rows = fold_of == k
+        np.testing.assert_allclose(steps[rows], ngrams.step_weights(tokens[rows], fold_weights[k], 2, 4096, 400))
+    # One review of a class (a small CSV): no folds, one regression, no crash.
+    few_fold_of, few_weights = ngrams.cross_fit(matrix[:4], np.array([1, 0, 0, 0]), 16.0, seed=0)
+    assert len(few_weights) == 1 and not few_fold_of.any()
+
+
+def test_a_reviews_probability_does_not_depend_on_its_batchs_padding():
+    # The network reads word vectors and n-gram weights side by side; the padding after a review must stay
+    # masked (keras's Concatenate in WordsAndWeights's place let the network read it as words).
+    config = train.Config(units=3, layers=1, embedding_dim=4, ngram_order=2, ngram_buckets=64)
+    classifier = model.build_classifier(config, 30)
+    rng = np.random.default_rng(2)
+    classifier.get_layer("ngram_weights").set_ngram_weights(rng.normal(size=30 + 64).astype("float32") * 3)
+    tokens = rng.integers(1, 30, size=(4, 7))
+    alone = classifier.predict(tokens, verbose=0)
+    padded = classifier.predict(np.pad(tokens, [[0, 0], [0, 25]]), verbose=0)
+    np.testing.assert_allclose(alone, padded, rtol=1e-5, atol=1e-6)
+    # ... and the n-gram weights it reads change what it says.
+    classifier.get_layer("ngram_weights").set_ngram_weights(np.zeros(30 + 64, "float32"))
+    assert np.abs(classifier.predict(tokens, verbose=0) - alone).max() > 1e-3
+
+
+def test_with_ngram_weights_batches_carry_each_reviews_steps_beside_its_tokens(reviews_csv):
+    reviews = data.read_csv(reviews_csv)
+    vectorizer = data.make_vectorizer(reviews.texts, 200, 40)
+    ids = data.token_ids(vectorizer, list(reviews.texts))
+    padded = ids.to_tensor().numpy()
+    steps = np.stack([padded * 10.0, -padded], axis=-1).astype("float32")  # (reviews, time, 2): readable per step
+    batches = data.token_batches(vectorizer, reviews, 8, 40, shuffle_seed=0, ids=ids, ngram_weights=steps)
+    seen = 0
+    for (tokens, weights), labels in batches:
+        tokens, weights = tokens.numpy(), weights.numpy()
+        assert weights.shape == tokens.shape + (2,) and len(labels) == len(tokens)
+        np.testing.assert_array_equal(weights[..., 0], tokens * 10.0)  # each review's own steps, padding 0
+        np.testing.assert_array_equal(weights[..., 1], -tokens)
+        seen += len(tokens)
+    assert seen == len(reviews)
+
+
 def test_the_blend_weighs_the_branch_that_knows_and_reports_cross_validated_accuracy():
     rng = np.random.default_rng(0)
     labels = np.arange(400) % 2
@@ -392,10 +474,12 @@ def test_the_classifier_blends_the_branch_logits_by_the_fitted_weights():
     tokens = rng.integers(1, 30, size=(40, 7))
     labels = np.isin(tokens, (3, 4, 5)).any(axis=1).astype(int)
     classifier = model.build_classifier(config, 30)
-    classifier.get_layer("bag_of_ngrams").set_regression(*ngrams.fit(ngrams.gram_matrix(tokens, 2, 64, 30), labels, 1.0))
+    weights, bias = ngrams.fit(ngrams.gram_matrix(tokens, 2, 64, 30), labels, 1.0)
+    classifier.get_layer("bag_of_ngrams").set_regression(weights, bias)
+    classifier.get_layer("ngram_weights").set_ngram_weights(weights)  # what the recurrent branch reads
     model.set_blend(classifier, [0.7, 1.3], -0.2)
-    recurrent = keras_numpy(classifier.get_layer("recurrent")(tokens))[:, 0]
-    bag = keras_numpy(classifier.get_layer("bag_of_ngrams")(tokens))[:, 0]
+    recurrent = keras_numpy(model.recurrent_branch(classifier, ops.convert_to_tensor(tokens)))[:, 0]  # and its n-gram weights
+    bag = keras_numpy(classifier.get_layer("bag_of_ngrams")(ops.convert_to_tensor(tokens)))[:, 0]
     probability = classifier.predict(tokens, verbose=0)[:, 0]
     expected = keras_numpy(ops.sigmoid(0.7 * recurrent + 1.3 * bag - 0.2))
     np.testing.assert_allclose(probability, expected, rtol=1e-5, atol=1e-6)

@@ -149,21 +149,27 @@ def token_ids(vectorizer, texts):
     return tf.concat(rows, axis=0)
 
 
-def token_batches(vectorizer, reviews, batch_size, max_words, shuffle_seed=None, ids=None):
+def token_batches(vectorizer, reviews, batch_size, max_words, shuffle_seed=None, ids=None, ngram_weights=None):
     """(tokens, label) batches, grouped by length so short reviews do not pay for long ones' padding.
 
     Each batch is (batch, longest review in it) int64 plus (batch,) float32 labels;
     padding stays on the right, where masking and cuDNN expect it. With a seed, each
     epoch's order is a function of (seed, epoch), so a resumed run sees the same batches.
     ids: the reviews' token_ids, when the caller has them already.
+    ngram_weights: (reviews, time >= longest, order) per-step inputs (ngrams.step_weights), right-padded;
+    the batches are then ((tokens, (batch, longest, order) float32), label).
     """
     ids = token_ids(vectorizer, list(reviews.texts)) if ids is None else ids
-    keep = ids.row_lengths().numpy() > 0  # all-padding rows break cuDNN
-    ids, labels = tf.ragged.boolean_mask(ids, keep), reviews.labels.astype("float32")[keep]
-    pairs = slices((ids, labels), shuffle_seed)  # (tokens,) int64, () float32
+    lengths = ids.row_lengths()
+    keep = lengths.numpy() > 0  # all-padding rows break cuDNN
+    inputs = tf.ragged.boolean_mask(ids, keep)
+    if ngram_weights is not None:
+        weights = tf.RaggedTensor.from_tensor(ngram_weights[:, : int(tf.reduce_max(lengths))], lengths=lengths)
+        inputs = (inputs, tf.ragged.boolean_mask(weights, keep))
+    pairs = slices((inputs, reviews.labels.astype("float32")[keep]), shuffle_seed)  # (tokens,) [+ (tokens, order)], ()
     boundaries = list(range(32, max_words, 32))
-    batches = pairs.bucket_by_sequence_length(lambda ids, label: tf.size(ids), boundaries,
-                                              [batch_size] * (len(boundaries) + 1))
+    batches = pairs.bucket_by_sequence_length(lambda inputs, label: tf.shape(tf.nest.flatten(inputs)[0])[0],
+                                              boundaries, [batch_size] * (len(boundaries) + 1))
     return prefetched(batches)
 
 

@@ -7,10 +7,17 @@ feature is scaled by its Naive Bayes log-count ratio from the training split (Wa
 2012), then a logistic regression is fitted by a convex solver (liblinear):
 two epochs of Adam leave a linear model of two million sparse features far from its optimum.
 
-The recurrent network is trained on its own; train.fit_blend then weighs the two branches'
-logits on the validation split, which neither was fitted on (stacking, Wolpert 1992).
+The recurrent network reads the branch's weights of each word and word pair beside the word's vector
+(model.NgramWeights). Fitted on all training reviews, those weights know every training review's label
+(the regression is nearly always right on them), and a network trained on them would learn to trust them
+more than they deserve on new reviews. So in training each review's weights come from a regression fitted
+without it (cross_fit: five folds), and the model holds the mean of the five for new reviews.
+train.fit_blend then weighs the two branches' logits on the validation split, which neither was fitted
+on (stacking, Wolpert 1992).
 """
 import numpy as np
+
+CROSS_FOLDS = 5  # regressions whose held-out weights the network reads in training
 
 
 def gram_matrix(ids, order, buckets, vocab_size):
@@ -82,3 +89,41 @@ def fit_branch(ids, labels, order, buckets, vocab_size, c_grid):
     facts = {"C": best, "validation_accuracy_by_C": {str(c): value for c, value in accuracy.items()},
              "features": matrices["train"].shape[1], "fit_seconds": time.perf_counter() - started}
     return weights, bias, logits(matrices["validation"], weights, bias), facts
+
+
+def cross_fit(matrix, labels, c, seed, folds=CROSS_FOLDS):
+    """(fold of each review (reviews,), weights (folds, features)): regression k fitted without fold k.
+
+    Folds are stratified and drawn by seed. Fewer reviews of a class than folds (a small CSV): fewer
+    folds; a single review of a class: one regression on everything (then in-sample, said in facts).
+    """
+    from sklearn.model_selection import StratifiedKFold
+
+    folds = min(folds, int(np.bincount(labels, minlength=2).min()))
+    if folds < 2:
+        return np.zeros(len(labels), "int32"), fit(matrix, labels, c)[0][None]
+    fold_of, weights = np.zeros(len(labels), "int32"), []
+    for k, (rest, held) in enumerate(StratifiedKFold(folds, shuffle=True, random_state=seed).split(matrix, labels)):
+        fold_of[held] = k
+        weights.append(fit(matrix[rest], labels[rest], c)[0])
+    return fold_of, np.stack(weights)
+
+
+def step_weights(ids, weights, order, buckets, vocab_size, fold_of=None):
+    """(reviews, time, order) float32: model.NgramWeights's output for `ids` (reviews, time), right-padded.
+
+    weights: (features,), or (folds, features) with fold_of (reviews,): row r reads weights[fold_of[r]].
+    """
+    from .model import gram_ids
+
+    ids = np.asarray(ids, dtype="int32")
+    weights = np.atleast_2d(weights)
+    fold_of = np.zeros(len(ids), "int32") if fold_of is None else fold_of
+    steps = np.zeros(ids.shape + (order,), "float32")
+    offset = 0
+    for n, (gram, real) in enumerate(gram_ids(ids, order, buckets, np)):
+        for k in range(len(weights)):
+            rows = fold_of == k
+            steps[rows, :, n] = weights[k][offset + gram[rows]] * real[rows]
+        offset += vocab_size if n == 0 else buckets
+    return steps

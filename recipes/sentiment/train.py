@@ -36,6 +36,8 @@ class Config(TrainConfig):
     ngram_order: int = option(2, "longest n-gram in the n-gram branch (1: words only)", bounds="[1, 5]")
     ngram_buckets: int = option(2 ** 20, "weights for each n-gram length from 2 (hashed into this many)",
                                bounds="[1, 67108864]")
+    ngram_inputs: bool = option(True, "the network reads, beside each word's vector, the n-gram branch's weights of "
+                                      "the word and of the word pair ending there (cross-fitted in training)")
     ngram_c: float = option(16.0, "the n-gram regression's inverse regularisation strength (0: the best of "
                                   f"{', '.join(map(str, NGRAM_C_GRID))} by the branch's own validation accuracy)",
                             bounds="[0, inf)")
@@ -102,36 +104,52 @@ def fit(run):
     vectorizer = data.make_vectorizer(train_part.texts, config.max_tokens, config.max_words)
     vocab_size = vectorizer.vocabulary_size()
     ids = {name: data.token_ids(vectorizer, list(parts[name].texts)) for name in ("train", "validation")}
-    facts = {"source": source}
+    padded = {name: ids[name].to_tensor().numpy() for name in ids}  # (reviews, longest review) each
+    labels = {"train": train_part.labels, "validation": val.labels}
+    facts, steps = {"source": source}, {"train": None, "validation": None}
     if config.ngrams:  # the linear branch first: seconds, and it chooses its C on validation
-        branch = ngrams.fit_branch({name: ids[name].to_tensor().numpy() for name in ids},
-                                   {"train": train_part.labels, "validation": val.labels}, config.ngram_order,
-                                   config.ngram_buckets, vocab_size, [config.ngram_c] if config.ngram_c else NGRAM_C_GRID)
-        weights, bias, ngram_val_logits, branch_facts = branch
+        weights, bias, ngram_val_logits, branch_facts = ngrams.fit_branch(
+            padded, labels, config.ngram_order, config.ngram_buckets, vocab_size,
+            [config.ngram_c] if config.ngram_c else NGRAM_C_GRID)
         facts.update(branch_facts)
         print(f"  n-gram branch: {facts['features']:,} weights (1-{config.ngram_order}-grams), C = {facts['C']:g} "
               f"(validation accuracy {facts['validation_accuracy_by_C'][str(facts['C'])]:.4f}), "
               f"fitted in {facts['fit_seconds']:.0f} s")
+    if model.reads_ngram_weights(config):
+        # What the network reads beside each word: in training, each review's n-gram weights from a
+        # regression fitted without it; for every other review, the mean of those regressions' weights.
+        started = time.perf_counter()
+        grams = (config.ngram_order, config.ngram_buckets, vocab_size)
+        fold_of, fold_weights = ngrams.cross_fit(ngrams.gram_matrix(padded["train"], *grams), labels["train"],
+                                                 facts["C"], config.seed)
+        reader_weights = fold_weights.mean(axis=0)  # (features,): what the classifier's NgramWeights holds
+        steps = {"train": ngrams.step_weights(padded["train"], fold_weights, *grams, fold_of=fold_of),
+                 "validation": ngrams.step_weights(padded["validation"], reader_weights, *grams)}
+        facts["cross_fit"] = {"folds": len(fold_weights), "seconds": time.perf_counter() - started}
+        print(f"  the n-gram weights the network reads: {len(fold_weights)} cross-fitted regressions, "
+              f"{facts['cross_fit']['seconds']:.0f} s")
     batches = {"train": data.token_batches(vectorizer, train_part, run.batch_size, config.max_words,
-                                           shuffle_seed=config.seed, ids=ids["train"]),
+                                           shuffle_seed=config.seed, ids=ids["train"], ngram_weights=steps["train"]),
                "validation": data.token_batches(vectorizer, val, scoring_batch(run), config.max_words,
-                                                ids=ids["validation"])}
+                                                ids=ids["validation"], ngram_weights=steps["validation"])}
     print(f"  vocabulary {vocab_size} tokens from training text; batches of {run.batch_size} "
           f"reviews, each padded to its longest review (at most {config.max_words} tokens)")
     with run.scope():
         recurrent = model.build_recurrent(config, vocab_size)
-        network = model.build_network(recurrent)  # the recurrent branch alone: (batch, time) -> (batch, 1)
+        network = model.build_network(recurrent)  # the recurrent branch alone: its inputs -> (batch, 1)
         run.compile(network, loss="binary_crossentropy",
                     metrics=[keras.metrics.BinaryAccuracy(name="accuracy"), keras.metrics.AUC(name="auc")],
                     steps_per_epoch=int(batches["train"].reduce(0, lambda count, _: count + 1)))
     network.summary(print_fn=lambda line, **_: print("  " + line))
     run.fit(network, batches["train"], batches["validation"])  # ends with the best epoch's weights
     classifier = model.build_classifier(config, vocab_size, recurrent)  # the branches together: token ids in
+    if model.reads_ngram_weights(config):
+        classifier.get_layer("ngram_weights").set_ngram_weights(reader_weights)
     if config.ngrams:
         classifier.get_layer("bag_of_ngrams").set_regression(weights, bias)
         # Validation reviews, in their own order (no bucketing): neither branch was fitted on them.
-        recurrent_val_logits = recurrent.predict(ids["validation"].to_tensor(), batch_size=scoring_batch(run),
-                                                 verbose=0)[:, 0]  # (reviews,)
+        inputs = padded["validation"] if steps["validation"] is None else [padded["validation"], steps["validation"]]
+        recurrent_val_logits = recurrent.predict(inputs, batch_size=scoring_batch(run), verbose=0)[:, 0]  # (reviews,)
         blend = fit_blend(np.stack([recurrent_val_logits, ngram_val_logits], axis=1), val.labels, config.seed)
         model.set_blend(classifier, blend["weights"], blend["bias"])
         facts["blend"] = blend
