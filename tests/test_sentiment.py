@@ -134,6 +134,9 @@ def test_train_then_predict_on_raw_strings(tmp_path, reviews_csv, capsys):
     assert branch["C"] in train.NGRAM_C_GRID and branch["accuracy"] > 0.9
     assert 0.0 <= saved["baselines"]["recurrent_branch"]["accuracy"] <= 1.0  # the network alone, reported too
     assert len(saved["blend"]["weights"]) == 2 and "validation_accuracy_cv" in saved["blend"]
+    assert branch["cross_fit"]["folds"] == 5  # the n-gram weights the network read in training were held out
+    reader = load_model(out).get_layer("classifier").get_layer("ngram_weights")  # their mean, saved for new reviews
+    assert max(float(np.abs(keras_numpy(weights)).max()) for weights in reader.weights) > 0
     assert saved["sizes"] == {"train": 288, "validation": 32, "test": 80}
     for name in ("config.json", "model.keras", "curves.png"):
         assert (out / name).is_file()
@@ -149,6 +152,24 @@ def test_train_then_predict_on_raw_strings(tmp_path, reviews_csv, capsys):
                                   probabilities)
     captured = capsys.readouterr()  # one output line per input line, the blank one empty and named
     assert captured.out.split("\n")[:3] == [printed[0], "", printed[1]] and "line 2 is blank" in captured.err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("flag,ngram_layers", [
+    ("--no-ngram-inputs", {"bag_of_ngrams"}),  # the n-gram branch, a network of word vectors only
+    ("--no-ngrams", set()),  # the network alone, no blend
+])
+def test_without_the_ngram_weights_or_the_branch_the_recipe_still_trains_and_predicts(tmp_path, reviews_csv, flag,
+                                                                                      ngram_layers):
+    out = tmp_path / "run"
+    metrics = train.main(["--data", str(reviews_csv), "--out", str(out), *FAST, flag])
+    classifier = load_model(out).get_layer("classifier")
+    assert {layer.name for layer in classifier.layers} & {"bag_of_ngrams", "ngram_weights"} == ngram_layers
+    assert ("ngram_branch" in metrics["baselines"]) == bool(ngram_layers)
+    assert "cross_fit" not in metrics["baselines"].get("ngram_branch", {})  # nothing read, nothing cross-fitted
+    assert metrics["test"]["accuracy"] > metrics["baselines"]["majority"]["accuracy"] + 0.1
+    probabilities = predict.predict(load_model(out), ["a great superb film", "awful and boring"])
+    assert probabilities[0] > 0.5 > probabilities[1]
 
 
 @pytest.mark.slow

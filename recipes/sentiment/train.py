@@ -180,6 +180,8 @@ def train(run):
                               for name in names})
     scored = run.evaluate(branches, data.token_batches(vectorizer, test, scoring_batch(run), config.max_words)
                           .map(lambda tokens, label: (tokens, {name: label for name in names})))
+    if len(names) == 1:  # --no-ngrams: one output, whose metrics Keras names without the output's name
+        scored = {f"probability_{k}": scored[k] for k in ("accuracy", "auc")} | {"loss": scored["loss"]}
     scores = {"loss": scored["loss"], **{k: scored[f"probability_{k}"] for k in ("accuracy", "auc")}}
     test_seconds = time.perf_counter() - started
     majority = int(train_part.labels.mean() >= 0.5)
