@@ -74,7 +74,8 @@ def fit_branch(ids, labels, order, buckets, vocab_size, c_grid):
     """The branch fitted on the training reviews, C chosen by validation accuracy.
 
     ids, labels: {"train": ..., "validation": ...}, ids (reviews, time) right-padded token ids.
-    Returns (weights, bias, validation logits (reviews,), facts for metrics.json).
+    Returns (weights, bias, validation logits (reviews,), facts for metrics.json, the training reviews'
+    gram_matrix, which cross_fit reuses).
     """
     import time
 
@@ -88,14 +89,14 @@ def fit_branch(ids, labels, order, buckets, vocab_size, c_grid):
     weights, bias = fitted[best]
     facts = {"C": best, "validation_accuracy_by_C": {str(c): value for c, value in accuracy.items()},
              "features": matrices["train"].shape[1], "fit_seconds": time.perf_counter() - started}
-    return weights, bias, logits(matrices["validation"], weights, bias), facts
+    return weights, bias, logits(matrices["validation"], weights, bias), facts, matrices["train"]
 
 
 def cross_fit(matrix, labels, c, seed, folds=CROSS_FOLDS):
     """(fold of each review (reviews,), weights (folds, features)): regression k fitted without fold k.
 
     Folds are stratified and drawn by seed. Fewer reviews of a class than folds (a small CSV): fewer
-    folds; a single review of a class: one regression on everything (then in-sample, said in facts).
+    folds; a single review of a class: one regression on everything (then in-sample: one fold).
     """
     from sklearn.model_selection import StratifiedKFold
 

@@ -104,11 +104,11 @@ def fit(run):
     vectorizer = data.make_vectorizer(train_part.texts, config.max_tokens, config.max_words)
     vocab_size = vectorizer.vocabulary_size()
     ids = {name: data.token_ids(vectorizer, list(parts[name].texts)) for name in ("train", "validation")}
-    padded = {name: ids[name].to_tensor().numpy() for name in ids}  # (reviews, longest review) each
     labels = {"train": train_part.labels, "validation": val.labels}
     facts, steps = {"source": source}, {"train": None, "validation": None}
     if config.ngrams:  # the linear branch first: seconds, and it chooses its C on validation
-        weights, bias, ngram_val_logits, branch_facts = ngrams.fit_branch(
+        padded = {name: ids[name].to_tensor().numpy() for name in ids}  # (reviews, longest review) each
+        weights, bias, ngram_val_logits, branch_facts, train_matrix = ngrams.fit_branch(
             padded, labels, config.ngram_order, config.ngram_buckets, vocab_size,
             [config.ngram_c] if config.ngram_c else NGRAM_C_GRID)
         facts.update(branch_facts)
@@ -120,8 +120,7 @@ def fit(run):
         # regression fitted without it; for every other review, the mean of those regressions' weights.
         started = time.perf_counter()
         grams = (config.ngram_order, config.ngram_buckets, vocab_size)
-        fold_of, fold_weights = ngrams.cross_fit(ngrams.gram_matrix(padded["train"], *grams), labels["train"],
-                                                 facts["C"], config.seed)
+        fold_of, fold_weights = ngrams.cross_fit(train_matrix, labels["train"], facts["C"], config.seed)
         reader_weights = fold_weights.mean(axis=0)  # (features,): what the classifier's NgramWeights holds
         steps = {"train": ngrams.step_weights(padded["train"], fold_weights, *grams, fold_of=fold_of),
                  "validation": ngrams.step_weights(padded["validation"], reader_weights, *grams)}
