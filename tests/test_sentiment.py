@@ -72,6 +72,46 @@ def test_splits_are_stratified_disjoint_and_shuffled(reviews_csv):
     assert again.texts == held.texts
 
 
+def test_nearby_reviews_sharing_a_rare_name_form_one_group():
+    common = [f"Smith was in it. Review {i}." for i in range(data.MOST_REVIEWS + 1)]  # a name in 31 reviews
+    texts = ["Zorblax is superb.", "I liked it.", "Zorblax again, and Quuxton.",  # 0 and 2 share a rare name
+             "quuxton in lower case is no name.",  # lower-case: no link to 2
+             "Quuxton was dull.",  # links to 2, so joins 0's group
+             *["filler"] * data.GROUP_WINDOW, "Zorblax, far from the others."] + common  # beyond the window
+    groups = data.name_groups(texts)
+    assert groups[0] == groups[2] == groups[4]
+    assert len({groups[0], groups[1], groups[3], groups[10]}) == 4
+    assert len(set(groups[11:])) == len(common)  # a name in more than MOST_REVIEWS reviews links nothing
+    assert sorted(set(groups)) == list(range(groups.max() + 1))
+
+
+def test_a_grouped_split_holds_out_whole_groups_and_stays_stratified():
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1], 200)  # negatives first, like the IMDB files
+    groups = np.repeat(np.arange(100), 4)  # runs of four reviews of one class
+    reviews = data.Reviews([f"review {i}" for i in range(400)], labels, groups)
+    for seed in range(5):
+        rest, held = data.stratified_split(reviews, 0.1, seed)
+        assert len(held) == 40 and held.labels.mean() == 0.5
+        assert not set(held.groups) & set(rest.groups)  # 20 reviews a class: five whole groups each
+        assert 0 < rest.labels[:50].mean() < 1 and len(set(rest.groups[:20])) > 5  # shuffled, not in runs
+    groups = np.concatenate([rng.permutation(groups[:200]), rng.permutation(groups[200:])])  # scattered runs
+    rest, held = data.stratified_split(data.Reviews(reviews.texts, labels, groups), 0.1, 0)
+    assert len(set(held.groups) & set(rest.groups)) <= 2  # a group is cut only where a class's quota ends
+
+
+def test_cross_fitting_keeps_a_groups_reviews_in_one_fold():
+    from recipes.sentiment import ngrams
+
+    rng = np.random.default_rng(0)
+    tokens = rng.integers(1, 400, size=(300, 30))
+    labels = np.repeat([0, 1], 150)
+    groups = np.repeat(np.arange(100), 3)
+    fold_of, _ = ngrams.cross_fit(ngrams.gram_matrix(tokens, 2, 4096, 400), labels, 16.0, seed=0, groups=groups)
+    assert all(len(set(fold_of[groups == g])) == 1 for g in range(100))
+    assert sorted(np.bincount(fold_of).tolist()) == [60] * 5
+
+
 def test_vocabulary_comes_from_training_text_only_and_html_breaks_vanish():
     vectorizer = data.make_vectorizer(["a fine film<br />truly fine", "a dull film"], max_tokens=100, max_words=6)
     vocabulary = vectorizer.get_vocabulary()

@@ -92,19 +92,23 @@ def fit_branch(ids, labels, order, buckets, vocab_size, c_grid):
     return weights, bias, logits(matrices["validation"], weights, bias), facts, matrices["train"]
 
 
-def cross_fit(matrix, labels, c, seed, folds=CROSS_FOLDS):
+def cross_fit(matrix, labels, c, seed, folds=CROSS_FOLDS, groups=None):
     """(fold of each review (reviews,), weights (folds, features)): regression k fitted without fold k.
 
-    Folds are stratified and drawn by seed. Fewer reviews of a class than folds (a small CSV): fewer
-    folds; a single review of a class: one regression on everything (then in-sample: one fold).
+    Folds are stratified and drawn by seed; with groups (reviews,) (data.name_groups), a group's reviews
+    share a fold, so no review reads weights fitted on its movie's other reviews. Fewer reviews of a class
+    than folds (a small CSV): fewer folds; a single review of a class: one regression on everything (then
+    in-sample: one fold).
     """
-    from sklearn.model_selection import StratifiedKFold
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
     folds = min(folds, int(np.bincount(labels, minlength=2).min()))
     if folds < 2:
         return np.zeros(len(labels), "int32"), fit(matrix, labels, c)[0][None]
+    splitter = (StratifiedKFold(folds, shuffle=True, random_state=seed) if groups is None
+                else StratifiedGroupKFold(folds, shuffle=True, random_state=seed))
     fold_of, weights = np.zeros(len(labels), "int32"), []
-    for k, (rest, held) in enumerate(StratifiedKFold(folds, shuffle=True, random_state=seed).split(matrix, labels)):
+    for k, (rest, held) in enumerate(splitter.split(matrix, labels, groups)):
         fold_of[held] = k
         weights.append(fit(matrix[rest], labels[rest], c)[0])
     return fold_of, np.stack(weights)

@@ -45,6 +45,9 @@ class Config(TrainConfig):
     max_tokens: int = option(20000, "vocabulary size, from training text only", bounds="[3, inf)")
     max_words: int = option(600, "words kept from the start of each review", bounds="[1, inf)")
     val_fraction: float = option(0.1, "share of the training split held out for validation", bounds="(0, 1)")
+    val_split: str = option("grouped", "hold out for validation whole groups of nearby reviews that share rare "
+                                       "names (likely one movie: the test split's movies are new), or single "
+                                       "reviews at random", choices=("grouped", "random"))
     epochs: int = option(2, "maximum passes over the training data", bounds="[1, inf)")
     # Batch 32, not the shared 128: four times the updates in the same two epochs (validation: README).
     batch_size: int = option(32, "reviews per batch (per device)", bounds="[1, inf)")
@@ -90,7 +93,7 @@ def fit(run):
     from . import data, model, ngrams
 
     config = run.config
-    train_all, test, source = data.load_splits(config.data, config.seed)
+    train_all, test, source = data.load_splits(config.data, config.seed, grouped=config.val_split == "grouped")
     if config.smoke:
         train_all = data.stratified_split(train_all, min(1.0, SMOKE["train"] / max(len(train_all), 1)), config.seed)[1]
         test = data.stratified_split(test, min(1.0, SMOKE["test"] / max(len(test), 1)), config.seed)[1]
@@ -100,6 +103,9 @@ def fit(run):
     print(f"data: {source}" + ("  [smoke: a small slice, not a real result]" if config.smoke else ""))
     for name, part in parts.items():
         print("  " + data.describe(name, part))
+    if val.groups is not None:
+        print(f"  validation: {len(np.unique(val.groups))} whole groups of nearby reviews sharing rare names "
+              f"(--val-split grouped; the training part keeps {len(np.unique(train_part.groups))})")
 
     vectorizer = data.make_vectorizer(train_part.texts, config.max_tokens, config.max_words)
     vocab_size = vectorizer.vocabulary_size()
@@ -120,7 +126,8 @@ def fit(run):
         # regression fitted without it; for every other review, the mean of those regressions' weights.
         started = time.perf_counter()
         grams = (config.ngram_order, config.ngram_buckets, vocab_size)
-        fold_of, fold_weights = ngrams.cross_fit(train_matrix, labels["train"], facts["C"], config.seed)
+        fold_of, fold_weights = ngrams.cross_fit(train_matrix, labels["train"], facts["C"], config.seed,
+                                                 groups=train_part.groups)
         reader_weights = fold_weights.mean(axis=0)  # (features,): what the classifier's NgramWeights holds
         steps = {"train": ngrams.step_weights(padded["train"], fold_weights, *grams, fold_of=fold_of),
                  "validation": ngrams.step_weights(padded["validation"], reader_weights, *grams)}
