@@ -147,7 +147,8 @@ def name_groups(texts, window=GROUP_WINDOW, most_reviews=MOST_REVIEWS):
 def stratified_split(reviews, fraction, seed):
     """(rest, held_out): `fraction` of each class held out at random. The IMDB files are
     ordered by label, so taking the last rows would hold out positives only. With reviews.groups,
-    whole groups are held out (per class: at most one group per class is cut)."""
+    whole groups are held out, class by class in one random order of the groups: only the group at each
+    class's cut, and a group holding both labels (none in IMDB's files), can end up on both sides."""
     rng = np.random.default_rng(seed)
     held = []
     if reviews.groups is not None:
