@@ -8,7 +8,7 @@ ARGS   ?=
 # pytest processes for `make test`
 TEST_WORKERS ?= 2
 
-.PHONY: help install test sentiment forecast textgen translate gradients bench gpu-check clean
+.PHONY: help install test classify sentiment forecast textgen translate gradients bench gpu-check clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -36,6 +36,9 @@ test: $(DEVSTAMP)  ## run the test suite (real-data tests need RECIPES_DATA_DIR)
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup -m "not timing" || status=1; \
 	$(PY) -m pytest -q -m timing || status=1; \
 	exit $$status
+
+classify: $(STAMP)  ## text classification for any labelled CSV, the recipe to copy (runs/classify; IMDB by default)
+	$(PY) -m recipes.classify $(ARGS)
 
 sentiment: $(STAMP)  ## train and evaluate the IMDB sentiment recipe (runs/sentiment)
 	$(PY) -m recipes.sentiment $(ARGS)

@@ -11,32 +11,136 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.slow
-def test_copied_recipe_trains_and_predicts_as_its_own_recipe(tmp_path, reviews_csv):
+RECIPES = sorted(path.name for path in (ROOT / "recipes").iterdir() if (path / "__main__.py").is_file())
+
+
+def copied_project(tmp_path, recipe, name="mytask"):
+    """A copy of the project's code (shared/, recipes/, pyproject.toml) with recipes/RECIPE copied to recipes/NAME,
+    and the environment to run it: the copy's folder on PYTHONPATH, TensorFlow's log level as a user has it."""
     tree = tmp_path / "project"
-    shutil.copytree(ROOT / "shared", tree / "shared", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(ROOT / "recipes", tree / "recipes", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(tree / "recipes" / "sentiment", tree / "recipes" / "mytask")
-    assert not list((tree / "recipes" / "mytask").rglob("*bench*"))  # benchmarks live above the recipes
+    skip = shutil.ignore_patterns("__pycache__", ".pytest_cache")
+    shutil.copytree(ROOT / "shared", tree / "shared", ignore=skip)
+    shutil.copytree(ROOT / "recipes", tree / "recipes", ignore=skip)
+    shutil.copy(ROOT / "pyproject.toml", tree / "pyproject.toml")  # pytest's settings: markers, the plugin
+    shutil.copytree(tree / "recipes" / recipe, tree / "recipes" / name)
     env = {**os.environ, "PYTHONPATH": str(tree)}
     env.pop("TF_CPP_MIN_LOG_LEVEL", None)  # as a user runs it: the recipe quiets TensorFlow itself
+    return tree, env
 
-    def run(*args):
-        return subprocess.run([sys.executable, "-m", "recipes.mytask", *args], cwd=tree, env=env,
-                              capture_output=True, text=True, timeout=300, check=False)
 
-    trained = run("--smoke", "--data", str(reviews_csv), "--units", "4", "--layers", "1", "--epochs", "1")
+@pytest.mark.slow
+def test_a_copy_of_classify_trains_on_five_classes_predicts_their_names_and_passes_its_own_tests(tmp_path):
+    from shared.testing import synthetic_texts, write_csv
+
+    tree, env = copied_project(tmp_path, "classify")
+    assert not list((tree / "recipes" / "mytask").rglob("*bench*"))  # benchmarks live above the recipes
+    speakers = ["GLOUCESTER", "DUKE VINCENTIO", "MENENIUS", "ROMEO", "PETRUCHIO"]
+    data = write_csv(tmp_path / "speeches.csv", ["text", "speaker"], synthetic_texts(300, speakers))
+
+    def run(*args, module="recipes.mytask"):
+        return subprocess.run([sys.executable, "-m", module, *args], cwd=tree, env=env,
+                              capture_output=True, text=True, timeout=600, check=False)
+
+    trained = run("--smoke", "--data", str(data), "--text-column", "text", "--label-column", "speaker")
     assert trained.returncode == 0, trained.stderr[-2000:]
     assert "E0000" not in trained.stderr and "I0000" not in trained.stderr  # no TensorFlow C++ log lines
     out = tree / "runs" / "mytask"  # the copy's own default output folder
     assert '"recipe": "mytask"' in (out / "config.json").read_text()
-    predicted = run("predict", "--model", str(out), "a great film")
+    predicted = run("predict", "--model", "runs/mytask", "now is the winter of our discontent")
     assert predicted.returncode == 0, predicted.stderr[-2000:]
-    assert predicted.stdout.split()[1] in ("positive", "negative")
+    name, probability, _ = predicted.stdout.strip().split("\t")
+    assert name in speakers and 0.2 <= float(probability) <= 1  # the most likely of five: at least 1/5
     # It is its own recipe: the original refuses its model.
-    original = subprocess.run([sys.executable, "-m", "recipes.sentiment", "predict", "--model", str(out), "x"],
-                              cwd=tree, env=env, capture_output=True, text=True, timeout=300, check=False)
-    assert original.returncode == 2 and "model of recipe 'mytask', not 'sentiment'" in original.stderr
+    original = run("predict", "--model", "runs/mytask", "x", module="recipes.classify")
+    assert original.returncode == 2 and "model of recipe 'mytask', not 'classify'" in original.stderr
+    tested = run("-q", "-p", "no:cacheprovider", "recipes/mytask", module="pytest")
+    assert tested.returncode == 0 and " passed" in tested.stdout, tested.stdout[-3000:]
+
+
+@pytest.mark.parametrize("recipe", RECIPES)
+def test_a_copied_recipe_collects_its_own_tests_under_its_new_name(tmp_path, recipe):
+    # The whole suite of each copy runs by hand (the closing notes say when); here, cheaply: the copy's
+    # tests exist, and import the copy (relatively), not the original.
+    tree, env = copied_project(tmp_path, recipe)
+    listed = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+                             "recipes/mytask"], cwd=tree, env=env, capture_output=True, text=True, timeout=300,
+                            check=False)
+    tests = [line for line in listed.stdout.splitlines() if "::" in line]
+    assert listed.returncode == 0 and tests, listed.stdout[-3000:] + listed.stderr[-2000:]
+    assert all(line.startswith("recipes/mytask/") for line in tests), tests[:5]
+    probe = ("import sys, importlib, pathlib\n"
+             "for package in sys.argv[1:]:\n"
+             "    for path in sorted(pathlib.Path(package.replace('.', '/')).rglob('test*.py')):\n"
+             "        module = importlib.import_module('.'.join(path.with_suffix('').parts))\n"
+             "        print(sorted(name for name in sys.modules if name.startswith('recipes.') and\n"
+             "                     not name.startswith(('recipes.mytask', 'recipes.' + sys.argv[2]))))\n")
+    loaded = subprocess.run([sys.executable, "-c", probe, "recipes.mytask", recipe], cwd=tree, env=env,
+                            capture_output=True, text=True, timeout=300, check=False)
+    assert loaded.returncode == 0, loaded.stderr[-2000:]
+    original = f"recipes.{recipe}."
+    imports = {line for line in loaded.stdout.splitlines()}
+    assert not any(original in line for line in imports if line != "[]"), imports
+
+
+def test_copies_register_their_keras_objects_under_their_own_names(tmp_path):
+    # Import the original recipes and a copy of each in one process: every registered name leads to
+    # the class of the module that registered it (a literal package name would make the copy's class
+    # answer for the original's saved models).
+    tree, env = copied_project(tmp_path, RECIPES[0], name=f"copy_of_{RECIPES[0]}")
+    for recipe in RECIPES[1:]:
+        shutil.copytree(tree / "recipes" / recipe, tree / "recipes" / f"copy_of_{recipe}")
+    probe = ("import importlib, pathlib, sys\n"
+             "import keras\n"
+             "for path in sorted(pathlib.Path('recipes').glob('*/*.py')):\n"
+             "    if path.name != '__main__.py':\n"
+             "        importlib.import_module('.'.join(path.with_suffix('').parts))\n"
+             "wrong = {key: obj.__module__ for key, obj in keras.saving.get_custom_objects().items()\n"
+             "         if '>' in key and key.split('>')[0] != obj.__module__}\n"
+             "print('registered', len(keras.saving.get_custom_objects()), 'wrong', wrong)\n")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=tree, env=env, capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().endswith("wrong {}"), done.stdout[-2000:]
+
+
+def relative_imports(recipe_dir):
+    """{module: set of modules of the same recipe it imports}, anywhere in the file (functions too)."""
+    modules = {path.stem for path in recipe_dir.glob("*.py")}
+    graph = {}
+    for path in recipe_dir.glob("*.py"):
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                if node.module:  # from .x import y
+                    found.add(node.module.split(".")[0])
+                else:  # from . import x, y
+                    found |= {alias.name for alias in node.names}
+        graph[path.stem] = found & modules - {path.stem}
+    return graph
+
+
+def cycle(graph):
+    """One import circle of `graph` as a list of modules, or None."""
+    state = {}
+
+    def visit(node, path):
+        state[node] = "open"
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == "open":
+                return path[path.index(nxt):] + [nxt]
+            if nxt not in state and (found := visit(nxt, path + [nxt])):
+                return found
+        state[node] = "done"
+        return None
+
+    return next((found for node in sorted(graph) if node not in state and (found := visit(node, [node]))), None)
+
+
+def test_no_recipe_has_an_import_circle():
+    assert cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]  # the check can fail
+    assert cycle({"a": {"b"}, "b": set(), "c": {"a", "b"}}) is None
+    circles = {recipe: found for recipe in RECIPES if (found := cycle(relative_imports(ROOT / "recipes" / recipe)))}
+    assert not circles, f"import circles (put what both sides need in a module of its own): {circles}"
 
 
 def imported_packages(folder):
@@ -70,12 +174,7 @@ def test_imports_go_down_only_benchmarks_then_recipes_then_shared():
     assert not [text for text in strings if "recipes" in text]  # it names no recipe: only what the caller passes
 
 
-RECIPE_COMMANDS = {"sentiment": ["validate", "predict", "export"], "forecast": ["predict", "export"],
-                   "textgen": ["home", "generate", "speed", "export"], "translate": ["translate", "export"],
-                   "gradients": []}
-
-
-@pytest.mark.parametrize("recipe", sorted(RECIPE_COMMANDS))
+@pytest.mark.parametrize("recipe", RECIPES)
 def test_help_and_option_errors_come_before_keras_loads(recipe):
     # Parsed first, so --help and a mistyped option answer at once (TensorFlow takes seconds to load).
     probe = (
@@ -88,7 +187,9 @@ def test_help_and_option_errors_come_before_keras_loads(recipe):
         "        print('<exit', done.code, flush=True)\n"
         "print('loaded', sorted({m.split('.')[0] for m in sys.modules} & {'keras', 'tensorflow', 'pandas'}))\n"
     )
-    commands = RECIPE_COMMANDS[recipe]
+    import importlib
+
+    commands = [command.name for command in importlib.import_module(f"recipes.{recipe}.__main__").COMMANDS[1:]]
     argvs = ["--help", "--epochs x", *(f"{c} --help" for c in commands), *(f"{c} --no-such-option" for c in commands)]
     done = subprocess.run([sys.executable, "-c", probe, *argvs], cwd=ROOT, capture_output=True, text=True,
                           timeout=120, check=False)
