@@ -1,4 +1,4 @@
-"""`python -m recipes.gradients [options]`: the four experiments, figures in --out (default runs/gradients)."""
+"""`python -m recipes.<this folder> [options]`: the four experiments, figures in --out (default runs/<this folder>)."""
 from shared.entry import Command, dispatch
 
 COMMANDS = [  # the first is the default

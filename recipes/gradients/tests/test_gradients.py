@@ -7,10 +7,12 @@ import keras
 import numpy as np
 import pytest
 
-from recipes.gradients import __main__ as cli
-from recipes.gradients import data, exploding, loop, model, vanishing, worked_example
+from .. import __main__ as cli
+from .. import data, exploding, loop, model, vanishing, worked_example
 
 RECIPE_DIR = Path(vanishing.__file__).parent
+PACKAGE = __package__.rsplit(".", 1)[0]  # "recipes.gradients", or "recipes.mine" in a copy
+RECIPE = PACKAGE.split(".")[-1]  # the folder's name: what metrics.json and config.json call the recipe
 
 
 def run_cli(argv, capsys):
@@ -98,9 +100,9 @@ def test_smoke_run_end_to_end(tmp_path, capsys):
              "exploding.png", "bidirectional.png"}
     assert {p.name for p in out.iterdir()} == names  # no lock or partial file left behind
     saved = json.loads((out / "metrics.json").read_text())
-    assert saved["recipe"] == metrics["recipe"] == "gradients" and saved["smoke"] is True
+    assert saved["recipe"] == metrics["recipe"] == RECIPE and saved["smoke"] is True
     config = json.loads((out / "config.json").read_text())
-    assert config["recipe"] == "gradients" and config["config"]["lengths"] == "10,25"  # what ran
+    assert config["recipe"] == RECIPE and config["config"]["lengths"] == "10,25"  # what ran
     assert set(saved["vanishing"]["cells"]) == {"rnn", "lstm", "gru"}
     assert set(saved["vanishing"]["cells"]["lstm"]) == {"10", "25"}
     assert saved["vanishing"]["chance"] == 0.25
@@ -130,7 +132,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, argv, message):
 
 
 def test_the_folder_imports_itself_relatively_so_a_copy_is_its_own_recipe():
-    for path in RECIPE_DIR.glob("*.py"):
+    for path in RECIPE_DIR.rglob("*.py"):  # its tests too
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.ImportFrom) and node.level == 0:
                 assert not (node.module or "").startswith("recipes"), f"{path.name} imports {node.module}"
