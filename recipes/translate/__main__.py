@@ -1,4 +1,4 @@
-"""`python -m recipes.translate [options]` trains; `... translate --model DIR "¿Todavía está en casa?"` translates."""
+"""`python -m recipes.NAME [options]` (NAME: this folder) trains; `... translate --model DIR "¿Todavía está en casa?"` translates."""
 from shared.entry import Command, dispatch
 
 COMMANDS = [  # the first is the default

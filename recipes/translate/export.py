@@ -1,8 +1,8 @@
 """Export a trained translator as a TensorFlow SavedModel: Spanish strings in, English strings out (greedy).
 
-    python -m recipes.translate export --model runs/translate --to exported/translate
+    python -m recipes.NAME export --model runs/NAME --to exported/NAME    # NAME: this folder's name
 
-    served = tf.saved_model.load("exported/translate")
+    served = tf.saved_model.load("exported/NAME")
     served.serve(tf.constant(["¿Todavía está en casa?"]))["english"]   # (batch,) strings
 
 The graph does what `translate --file` does with greedy decoding: the same tokens (data.TOKEN in
@@ -19,6 +19,7 @@ from shared.export import ENDPOINT, export_main, string_table
 from shared.inference import load_run, state_count
 
 from . import data
+from .config import Config
 
 RECIPE = __name__.split(".")[-2]
 # Python's Unicode classes, spelled for RE2 (whose \w, \d, \s are ASCII only).
@@ -49,7 +50,6 @@ def archive(model_dir):
     import tensorflow as tf
 
     from . import model
-    from .train import Config
 
     trained, saved, files = load_run(model_dir, RECIPE, "vocab.json", config_class=Config)
     config, vocabularies = SimpleNamespace(**saved), files["vocab.json"]

@@ -1,43 +1,17 @@
 """Train the Spanish -> English translator, evaluate it once on the test split (BLEU, chrF), save what translating needs."""
-import dataclasses
 import json
 import time
 
 from shared.errors import UserError
 from shared.inference import inference_copy
-from shared.run import TrainConfig, TrainingRun, option
+from shared.run import TrainingRun
 
 from . import baseline, data, scoring
+from .config import Config  # the settings, one field per option
 
 RECIPE = __name__.split(".")[-2]  # the folder's name, so a copied recipe is its own recipe
 SMOKE = {"train": 2000, "val": 200, "test": 200}  # a --smoke run's pairs
 SMOKE_CAPS = {"epochs": 2}  # and epochs
-
-
-@dataclasses.dataclass
-class Config(TrainConfig):
-    data: str = option("", "a UTF-8 file of English<TAB>Spanish lines (default: spa-eng/spa.txt)")
-    cell: str = option("gru", "recurrent cell of encoder and decoder", choices=("rnn", "lstm", "gru"))
-    units: int = option(192, "units per recurrent layer (the encoder has this many per direction)",
-                        bounds="[1, inf)")
-    embedding_dim: int = option(128, "size of each word vector", bounds="[1, inf)")
-    layers: int = option(1, "stacked recurrent layers in encoder and in decoder", bounds="[1, inf)")
-    attention: str = option("additive", "attention over the encoder outputs", choices=("none", "additive", "dot"))
-    max_tokens: int = option(10000, "vocabulary size of each language, from training text only", bounds="[5, inf)")
-    max_len: int = option(25, "longest sentence in tokens: longer pairs are left out, longer input refused",
-                          bounds="[1, inf)")
-    dropout: float = option(0.2, "dropout on recurrent inputs and before the softmax", bounds="[0, 1)")
-    val_fraction: float = option(0.03, "share of the pairs held out for validation (in whole groups of pairs "
-                                       "linked by a shared English or Spanish sentence)", bounds="(0, 1)")
-    test_fraction: float = option(0.05, "share of the pairs held out for the test (in whole groups of pairs "
-                                        "linked by a shared English or Spanish sentence)", bounds="(0, 1)")
-    beam_size: int = option(4, "beam width for the beam-search BLEU at the end (1: greedy only)", bounds="[1, inf)")
-    minutes: float = option(40.0, "stop training after this many minutes, the last 30%% with a falling "
-                                  "learning rate (0: no limit)", bounds="[0, inf)")
-    epochs: int = option(10, "maximum passes over the training data (--minutes usually ends training first)",
-                         bounds="[1, inf)")
-    batch_size: int = option(128, "sentence pairs per batch", bounds="[1, inf)")
-    lr: float = option(2e-3, "Adam learning rate", bounds="(0, inf)")
 
 
 def train(run):

@@ -23,6 +23,7 @@ from shared.inference import compiled, load_run, state_count
 from shared.progress import Progress
 
 from . import data
+from .config import Config
 
 RECIPE = __name__.split(".")[-2]
 LENGTH_PENALTY = 0.6  # beam search ranks finished translations by log P / ((5 + length) / 6) ** 0.6 (GNMT)
@@ -196,8 +197,6 @@ def _logsumexp(logits):
 
 def load(model_dir):
     """A Translator for a training run's output folder; refuses other recipes' models."""
-    from .train import Config  # here: train imports this module
-
     trained, config, files = load_run(model_dir, RECIPE, "vocab.json", config_class=Config)
     return Translator(trained, config, files["vocab.json"])
 

@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 import sacrebleu
 
-from recipes.translate import __main__ as cli
-from recipes.translate import data, model, scoring, train
-from recipes.translate import translator as inference
+from .. import __main__ as cli
+from .. import data, model, scoring, train
+from .. import translator as inference
+from ..config import Config
 from shared.artifacts import load_model, publish
 from shared.config import to_json
 from shared.errors import UserError
@@ -23,7 +24,10 @@ from shared.inference import inference_copy
 from shared.run import compile_from_config
 from shared.training import evaluate
 
-ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = __package__.rsplit(".", 1)[0]  # this recipe's package (a copy's own in a copy)
+RECIPE = PACKAGE.split(".")[-1]  # the folder's name, which the run folders record
+COMMAND = "translate"  # the inference command (the same in a copy under another name)
+ROOT = Path(__file__).resolve().parents[3]  # the project: recipes/RECIPE/tests/this file
 TINY = ["--units", "16", "--embedding-dim", "8", "--lr", "0.01", "--epochs", "2", "--batch-size", "32",
         "--beam-size", "2", "--max-len", "12"]
 SUBJECTS = [("el gato", "the cat"), ("el perro", "the dog"), ("la niña", "the girl"), ("Tomás", "Tom"),
@@ -58,7 +62,7 @@ def run_cli(argv, capsys):
 
 def subprocess_cli(*args, timeout=120):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    return subprocess.run([sys.executable, "-m", "recipes.translate", *map(str, args)], cwd=ROOT, env=env,
+    return subprocess.run([sys.executable, "-m", PACKAGE, *map(str, args)], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=timeout, check=False)
 
 
@@ -176,7 +180,7 @@ def test_batches_are_length_grouped_right_padded_and_weighted():
 # --- model -------------------------------------------------------------------------------
 
 def tiny_config(**changes):
-    return train.Config(**{"units": 6, "embedding_dim": 5, "max_len": 8, **changes})
+    return Config(**{"units": 6, "embedding_dim": 5, "max_len": 8, **changes})
 
 
 def test_padding_gets_no_attention_and_no_loss():
@@ -280,7 +284,7 @@ def test_saved_model_translates_raw_strings_identically_after_reload(tmp_path):
     trained, config, translator = tiny_translator(seed=5)
     sentences = ["El gato come pan.", "¿El perro ve agua?", "el perro ve xyz"]
     before = translator.translate(sentences), translator.translate(sentences, beam_size=3)
-    publish(tmp_path, {"config.json": to_json(config, "translate"),
+    publish(tmp_path, {"config.json": to_json(config, RECIPE),
                        "vocab.json": json.dumps(VOCABULARIES)}, model=inference_copy(trained))
     reloaded = inference.load(tmp_path)
     assert (reloaded.translate(sentences), reloaded.translate(sentences, beam_size=3)) == before
@@ -353,13 +357,13 @@ def test_scoring_reports_chrf_for_greedy_beam_and_the_baseline(capsys):
 # --- the command line --------------------------------------------------------------------
 
 # The tests that use trained_run: one `make test` process trains it and runs them all (pytest-xdist).
-SHARES_TRAINED_RUN = pytest.mark.xdist_group("translate_trained_run")
+SHARES_TRAINED_RUN = pytest.mark.xdist_group(f"{RECIPE}_trained_run")
 
 
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory):
     """One --smoke training run through the command line on synthetic pairs, shared by the tests below."""
-    folder = tmp_path_factory.mktemp("translate")
+    folder = tmp_path_factory.mktemp(RECIPE)
     pairs = folder / "pairs.tsv"
     pairs.write_text("\n".join(synthetic_pairs()) + "\n", encoding="utf-8")
     out = folder / "run"
@@ -373,7 +377,7 @@ def trained_run(tmp_path_factory):
 def test_smoke_run_trains_evaluates_saves_then_translates(trained_run):
     out, _ = trained_run
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["smoke"] and json.loads((out / "config.json").read_text())["recipe"] == "translate"
+    assert metrics["smoke"] and json.loads((out / "config.json").read_text())["recipe"] == RECIPE
     for name in ("model.keras", "vocab.json", "test.tsv", "curves.png", "training_log.csv"):
         assert (out / name).is_file(), name
     test_lines = (out / "test.tsv").read_text(encoding="utf-8").splitlines()
@@ -386,7 +390,7 @@ def test_smoke_run_trains_evaluates_saves_then_translates(trained_run):
         losses = [float(row["loss"]) for row in csv.DictReader(handle)]
     assert losses[-1] < losses[0]
 
-    translated = subprocess_cli("translate", "--model", out, "¿El gato come pan?", "María ve xyz.",
+    translated = subprocess_cli(COMMAND, "--model", out, "¿El gato come pan?", "María ve xyz.",
                                 "--beam-size", "2", "--show-attention", out / "attention.png")
     assert translated.returncode == 0, translated.stderr
     assert len(translated.stdout.splitlines()) == 2
@@ -427,8 +431,8 @@ def test_mixed_precision_run_saves_the_model_and_it_translates_as_before(pairs_f
     spanish = [line.split("\t")[1] for line in (out / "test.tsv").read_text(encoding="utf-8").splitlines()]
     sentences.write_text("\n".join(spanish) + "\n", encoding="utf-8")
     samples = metrics["samples"]
-    greedy = cli.main(["translate", "--model", str(out), "--file", str(sentences)])
-    beam = cli.main(["translate", "--model", str(out), "--file", str(sentences), "--beam-size", "2"])
+    greedy = cli.main([COMMAND, "--model", str(out), "--file", str(sentences)])
+    beam = cli.main([COMMAND, "--model", str(out), "--file", str(sentences), "--beam-size", "2"])
     assert all(isinstance(text, str) for text in greedy + beam) and len(greedy) == len(beam) == len(spanish)
     assert greedy[: len(samples)] == [sample["greedy"] for sample in samples]
     assert beam[: len(samples)] == [sample["beam"] for sample in samples]
@@ -452,12 +456,12 @@ def test_a_failure_while_scoring_keeps_the_trained_model(pairs_file, tmp_path, m
 
 @pytest.mark.slow
 @pytest.mark.parametrize("args,message", [
-    (["translate", "--model", "{run}", "el gato", ""], "sentence 2 is empty"),
-    (["translate", "--model", "{run}", "xyzzy plugh"], "sentence 1: every word is unknown to the model"),
-    (["translate", "--model", "{run}", " ".join(["agua"] * 13)], "13 tokens, more than the model's --max-len 12"),
-    (["translate", "--model", "{run}"], "no sentences"),
-    (["translate", "--model", "{run}", "--beam-size", "0", "agua"], "--beam-size must be 1 or more"),
-    (["translate", "--model", "{tmp}/nowhere", "agua"], "no such model directory"),
+    ([COMMAND, "--model", "{run}", "el gato", ""], "sentence 2 is empty"),
+    ([COMMAND, "--model", "{run}", "xyzzy plugh"], "sentence 1: every word is unknown to the model"),
+    ([COMMAND, "--model", "{run}", " ".join(["agua"] * 13)], "13 tokens, more than the model's --max-len 12"),
+    ([COMMAND, "--model", "{run}"], "no sentences"),
+    ([COMMAND, "--model", "{run}", "--beam-size", "0", "agua"], "--beam-size must be 1 or more"),
+    ([COMMAND, "--model", "{tmp}/nowhere", "agua"], "no such model directory"),
 ])
 @SHARES_TRAINED_RUN
 def test_bad_translate_input_is_one_line_and_exit_2(trained_run, tmp_path, capsys, args, message):
@@ -482,9 +486,9 @@ def test_bad_training_input_is_one_line_exit_2_and_writes_nothing(tmp_path, caps
 def test_a_model_of_another_recipe_is_refused(tmp_path, capsys):
     (tmp_path / "config.json").write_text(json.dumps({"recipe": "sentiment", "config": {}}))
     (tmp_path / "model.keras").write_bytes(b"")
-    code, err = run_cli(["translate", "--model", str(tmp_path), "hola", "--show-attention",
+    code, err = run_cli([COMMAND, "--model", str(tmp_path), "hola", "--show-attention",
                          str(tmp_path / "a.png")], capsys)
-    assert code == 2 and "model of recipe 'sentiment', not 'translate'" in err
+    assert code == 2 and f"model of recipe 'sentiment', not '{RECIPE}'" in err
     assert not (tmp_path / "a.png").exists()
 
 
@@ -492,9 +496,9 @@ def test_a_model_of_another_recipe_is_refused(tmp_path, capsys):
 @pytest.mark.slow
 def test_from_a_shell_bad_input_prints_one_line_and_exits_2(trained_run, tmp_path):
     out, _ = trained_run
-    refused = subprocess_cli("translate", "--model", out, "qwerty asdf")
+    refused = subprocess_cli(COMMAND, "--model", out, "qwerty asdf")
     assert refused.returncode == 2
-    assert refused.stderr == ("python -m recipes.translate translate: error: sentence 1: every word is unknown "
+    assert refused.stderr == (f"python -m {PACKAGE} {COMMAND}: error: sentence 1: every word is unknown "
                               "to the model (qwerty, asdf); nothing to translate\n")
     bad = tmp_path / "bad.tsv"
     bad.write_text("Hi.\tHola.\nGo.\tVe.\textra\n", encoding="utf-8")
@@ -531,11 +535,11 @@ def test_recipe_contract(pairs_file, tmp_path):
     from shared.testing import check_recipe
 
     check_recipe(train.main, tmp_path / "run", ["--data", str(pairs_file), *TINY], files=("vocab.json", "test.tsv"),
-                 infer=lambda out: cli.main(["translate", "--model", str(out), "El gato come pan.", "¿Agua?"]))
+                 infer=lambda out: cli.main([COMMAND, "--model", str(out), "El gato come pan.", "¿Agua?"]))
 
 
 def test_the_retrieval_baseline_returns_the_nearest_training_english_and_chooses_on_validation():
-    from recipes.translate import baseline
+    from .. import baseline
 
     train_pairs = data.Pairs(["The cat eats bread.", "The dog sees water.", "I want a big red book."],
                              ["El gato come pan.", "El perro ve agua.", "Quiero un libro grande y rojo."])
@@ -557,7 +561,7 @@ def test_a_file_job_writes_one_line_per_input_line_and_names_the_lines_it_could_
     job = tmp_path / "job.txt"
     job.write_text("\n".join(lines) + "\n", encoding="utf-8")
     capsys.readouterr()
-    outputs = cli.main(["translate", "--model", str(out), "--file", str(job)])
+    outputs = cli.main([COMMAND, "--model", str(out), "--file", str(job)])
     captured = capsys.readouterr()
     assert len(outputs) == len(lines) and captured.out.split("\n")[: len(lines)] == outputs
     assert outputs[0] and outputs[4] and outputs[1] == outputs[2] == outputs[3] == ""
@@ -565,7 +569,7 @@ def test_a_file_job_writes_one_line_per_input_line_and_names_the_lines_it_could_
         assert f"line {number} not translated" in captured.err and reason in captured.err
     hopeless = tmp_path / "hopeless.txt"
     hopeless.write_text("xyzzy plugh\n\n", encoding="utf-8")
-    code, err = run_cli(["translate", "--model", str(out), "--file", str(hopeless)], capsys)
+    code, err = run_cli([COMMAND, "--model", str(out), "--file", str(hopeless)], capsys)
     assert code == 2 and "no line could be translated (line 1: every word is unknown" in err
 
 
@@ -576,6 +580,6 @@ def test_show_attention_to_a_folder_is_one_line_before_any_work_and_leaves_no_st
     out, _ = trained_run
     folder = tmp_path / "pictures"
     folder.mkdir()
-    code, err = run_cli(["translate", "--model", str(out), "El gato come pan.", "--show-attention", str(folder)], capsys)
+    code, err = run_cli([COMMAND, "--model", str(out), "El gato come pan.", "--show-attention", str(folder)], capsys)
     assert code == 2 and "is a folder; give a file name" in err and err.count("\n") == 1
     assert not list(tmp_path.glob(".*partial*")) and not list(folder.iterdir())
