@@ -97,6 +97,6 @@ def test_the_gradients_recipe_probes_under_another_backend(backend):
     env = {**os.environ, "KERAS_BACKEND": backend, "JAX_PLATFORMS": "cpu", "CUDA_VISIBLE_DEVICES": "",
            "PYTHONPATH": str(ROOT)}
     process = subprocess.run([python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not slow",
-                              str(ROOT / "tests" / "test_gradients.py")], cwd=ROOT, env=env, capture_output=True,
+                              str(ROOT / "recipes" / "gradients" / "tests")], cwd=ROOT, env=env, capture_output=True,
                              text=True, timeout=600, check=False)
     assert process.returncode == 0 and " passed" in process.stdout, (process.stdout + process.stderr)[-3000:]
