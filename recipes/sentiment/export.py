@@ -20,7 +20,7 @@ def archive(model_dir):
     import tensorflow as tf
 
     from . import data, model  # noqa: F401  register the standardizer and layers the saved model names
-    from .train import Config
+    from .config import Config
 
     sentiment_model, _, _ = load_run(model_dir, RECIPE, config_class=Config)
     exported = keras.export.ExportArchive()
