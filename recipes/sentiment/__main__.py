@@ -1,4 +1,4 @@
-"""`python -m recipes.sentiment [options]` trains; `... predict --model DIR TEXT...` scores reviews."""
+"""The command line: `python -m recipes.NAME [options]` trains; `... predict --model DIR TEXT...` scores reviews."""
 from shared.entry import Command, dispatch
 
 COMMANDS = [  # the first is the default

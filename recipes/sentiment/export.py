@@ -1,9 +1,9 @@
 """Export a trained sentiment model as a TensorFlow SavedModel: raw review strings in, probabilities out.
 
-    python -m recipes.sentiment export --model runs/sentiment --to exported/sentiment
+    export --model RUN_DIR --to EXPORT_DIR
 
     import tensorflow as tf
-    served = tf.saved_model.load("exported/sentiment")
+    served = tf.saved_model.load(EXPORT_DIR)
     served.serve(tf.constant(["An absolute joy to watch."]))["probability"]   # (batch,) P(positive)
 
 The signature is the saved model's own: the text standardisation and the vocabulary travel in the graph.
@@ -20,7 +20,7 @@ def archive(model_dir):
     import tensorflow as tf
 
     from . import data, model  # noqa: F401  register the standardizer and layers the saved model names
-    from .train import Config
+    from .config import Config
 
     sentiment_model, _, _ = load_run(model_dir, RECIPE, config_class=Config)
     exported = keras.export.ExportArchive()

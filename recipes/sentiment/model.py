@@ -239,4 +239,4 @@ def with_vectorizer(vectorizer, classifier):
     """The model users get: raw review strings (batch,) in, P(positive) (batch, 1) out."""
     text = keras.Input(shape=(), dtype="string", name="review")
     # An uncompiled copy: the trained classifier carries Adam's moments, two thirds of the file.
-    return keras.Model(text, inference_copy(classifier)(vectorizer(text)), name="sentiment")
+    return keras.Model(text, inference_copy(classifier)(vectorizer(text)), name=__name__.split(".")[-2])  # the recipe

@@ -49,7 +49,7 @@ def main(argv=None):
         texts = list(args.texts) + [line for line in lines if line.strip()]
         # They register the text standardizer and the layers the saved model refers to (and load Keras).
         from . import data, model  # noqa: F401
-        from .train import Config
+        from .config import Config
 
         sentiment_model, _, _ = load_run(args.model, RECIPE, config_class=Config)
         probabilities = predict(sentiment_model, texts)

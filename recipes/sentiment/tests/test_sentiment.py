@@ -3,9 +3,13 @@ import json
 import numpy as np
 import pytest
 
-from recipes.sentiment import __main__ as cli
-from recipes.sentiment import data, model, predict, train
 from shared.artifacts import load_model, publish
+
+from .. import __main__ as cli
+from .. import data, model, predict, train
+
+PACKAGE = __package__.rsplit(".", 1)[0]  # "recipes.sentiment", or a copy's own package
+RECIPE = PACKAGE.split(".")[-1]
 
 FAST = ["--smoke", "--units", "8", "--layers", "1", "--embedding-dim", "8", "--lr", "0.02", "--epochs", "2"]
 
@@ -101,7 +105,7 @@ def test_a_grouped_split_holds_out_whole_groups_and_stays_stratified():
 
 
 def test_cross_fitting_keeps_a_groups_reviews_in_one_fold():
-    from recipes.sentiment import ngrams
+    from .. import ngrams
 
     rng = np.random.default_rng(0)
     tokens = rng.integers(1, 400, size=(300, 30))
@@ -180,7 +184,7 @@ def test_train_then_predict_on_raw_strings(tmp_path, reviews_csv, capsys):
     assert saved["sizes"] == {"train": 288, "validation": 32, "test": 80}
     for name in ("config.json", "model.keras", "curves.png"):
         assert (out / name).is_file()
-    assert json.loads((out / "config.json").read_text())["recipe"] == "sentiment"
+    assert json.loads((out / "config.json").read_text())["recipe"] == RECIPE
 
     capsys.readouterr()
     probabilities = cli.main(["predict", "--model", str(out), "a great superb film", "awful and boring"])
@@ -222,7 +226,7 @@ def test_a_failed_run_never_replaces_a_good_model(tmp_path, reviews_csv, capsys,
     def killed(*args, **kwargs):
         raise KeyboardInterrupt
 
-    from recipes.sentiment import model
+    from .. import model
 
     monkeypatch.setattr(model, "with_vectorizer", killed)  # dies after training, before saving
     code, err = run_cli(["--data", str(reviews_csv), "--out", str(out), *FAST, "--units", "5"], capsys)
@@ -252,7 +256,7 @@ def test_predict_refuses_a_model_of_another_recipe(tmp_path, capsys):
     write(tmp_path / "config.json", json.dumps({"recipe": "forecast", "config": {}}))
     write(tmp_path / "model.keras", b"")
     code, err = run_cli(["predict", "--model", str(tmp_path), "nice"], capsys)
-    assert code == 2 and "model of recipe 'forecast', not 'sentiment'" in err
+    assert code == 2 and f"model of recipe 'forecast', not '{RECIPE}'" in err
 
 
 def test_predict_refuses_empty_reviews(tmp_path, capsys):
@@ -274,7 +278,7 @@ def test_smoke_run_on_real_reviews_beats_the_majority_baseline(real_data, tmp_pa
 
 @pytest.mark.slow
 def test_validate_scores_validation_only_with_the_model_users_would_get(tmp_path, reviews_csv, monkeypatch):
-    from recipes.sentiment import baseline
+    from .. import baseline
     from shared import training
 
     def never(*args, **kwargs):
@@ -307,7 +311,7 @@ def test_classifier_builds_for_every_cell_direction_and_pooling(cell, bidirectio
 
 
 def test_the_bag_of_ngrams_chooses_c_on_validation_from_training_text_only(reviews_csv):
-    from recipes.sentiment import baseline
+    from .. import baseline
 
     reviews = data.read_csv(reviews_csv)
     train_part, val_part = data.stratified_split(reviews, 0.2, 0)
@@ -385,7 +389,7 @@ def test_the_bag_hashes_n_grams_as_the_naive_bayes_counts_do():
 
 
 def test_naive_bayes_ratios_favour_the_class_an_n_gram_comes_with():
-    from recipes.sentiment import ngrams
+    from .. import ngrams
 
     tokens = np.array([[4, 5, 4], [4, 6, 0]])  # word 5 only in the positive review, 6 only in the negative
     matrix = ngrams.gram_matrix(tokens, 2, 64, 8)
@@ -399,7 +403,7 @@ def test_naive_bayes_ratios_favour_the_class_an_n_gram_comes_with():
 
 
 def test_the_gram_matrix_counts_each_n_gram_over_the_square_root_of_the_length():
-    from recipes.sentiment import ngrams
+    from .. import ngrams
 
     tokens = np.array([[5, 9, 5, 9, 0], [7, 0, 0, 0, 0]])
     matrix = ngrams.gram_matrix(tokens, 2, 16, 10).toarray()  # (2, 10 words + 16 pair buckets)
@@ -411,7 +415,7 @@ def test_the_gram_matrix_counts_each_n_gram_over_the_square_root_of_the_length()
 
 
 def test_the_bag_layer_gives_the_fitted_regressions_logit():
-    from recipes.sentiment import ngrams
+    from .. import ngrams
 
     rng = np.random.default_rng(0)
     tokens = rng.integers(1, 40, size=(60, 12))
@@ -429,7 +433,7 @@ def test_the_bag_layer_gives_the_fitted_regressions_logit():
 
 
 def test_the_ngram_weights_layer_gives_each_step_what_the_pipeline_computes():
-    from recipes.sentiment import ngrams
+    from .. import ngrams
 
     rng = np.random.default_rng(0)
     tokens = np.zeros((5, 9), dtype="int64")
@@ -453,7 +457,7 @@ def test_the_ngram_weights_layer_gives_each_step_what_the_pipeline_computes():
 
 
 def test_in_training_each_review_reads_weights_fitted_without_it():
-    from recipes.sentiment import ngrams
+    from .. import ngrams
 
     # Labels the words cannot predict: a regression fitted on all reviews still gets its own reviews right
     # (it memorises them), the cross-fitted weights a review reads in training are at chance on it.
@@ -528,7 +532,7 @@ def test_the_blend_weighs_the_branch_that_knows_and_reports_cross_validated_accu
 def test_the_classifier_blends_the_branch_logits_by_the_fitted_weights():
     from keras import ops
 
-    from recipes.sentiment import ngrams
+    from .. import ngrams
 
     config = train.Config(units=3, layers=1, embedding_dim=4, ngram_order=2, ngram_buckets=64)
     rng = np.random.default_rng(1)
@@ -561,11 +565,11 @@ def test_under_jax_the_recipe_trains_saves_and_predicts_raw_strings(tmp_path, re
     from pathlib import Path
 
     pytest.importorskip("jax", reason="JAX is not installed (pip install -e '.[dev]' installs it)")
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[len(PACKAGE.split(".")) + 1]  # the repository: above recipes/
     out, texts = tmp_path / "run", ["a great superb film", "awful and boring", "zzz"]
     env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(root)}
     script = ("import sys, json\n"
-              "from recipes.sentiment import __main__ as cli\n"
+              f"from {PACKAGE} import __main__ as cli\n"
               "metrics = cli.main(sys.argv[1:])\n"
               f"first = cli.main(['predict', '--model', {str(out)!r}, *{texts!r}])\n"
               f"again = cli.main(['predict', '--model', {str(out)!r}, *{texts!r}])\n"
