@@ -1,4 +1,4 @@
-"""`python -m recipes.textgen [options]` trains on tiny Shakespeare or --text; `... home` trains the HOME
+"""`python -m recipes.<this folder> [options]` trains on tiny Shakespeare or --text; `... home` trains the HOME
 example; `... generate --model DIR` writes text; `... speed --model DIR` times generation against
 re-running the whole window."""
 from shared.entry import Command, dispatch

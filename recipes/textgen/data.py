@@ -15,14 +15,11 @@ import numpy as np
 from shared.data import catalog, locate, prefetched, read_text, slices, written
 from shared.errors import UserError
 
+from .config import CORPORA, TEST_FRACTION  # the settings' module: the known corpora, the default test tail
+
 HOME = "HOME"  # the teaching example: fed "H", predict "O", then "M", then "E"
-CORPORA = {"tinyshakespeare": ("text/tinyshakespeare.txt", "tiny_shakespeare")}  # (RECIPES_DATA_DIR file, tfds name)
 CATALOG_PARTS = ("train", "validation", "test")  # tfds cuts the file 90/5/5 in this order: joined, the whole file
 MIN_BATCHES = 50  # a tiny text is repeated so one epoch is at least this many batches
-
-
-VAL_FRACTION = 0.05  # the validation part, just before the test tail: picks the best epoch and the n-gram order
-TEST_FRACTION = 0.05  # the test tail, the text's last part: scored once, with the chosen model
 
 
 @dataclasses.dataclass

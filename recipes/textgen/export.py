@@ -1,8 +1,8 @@
 """Export a trained character model as a TensorFlow SavedModel: prompts in, the generated text out.
 
-    python -m recipes.textgen export --model runs/textgen --to exported/textgen
+    export --model RUN --to DIR      (RUN: a training run's folder; runs/<this recipe's folder> by default)
 
-    served = tf.saved_model.load("exported/textgen")
+    served = tf.saved_model.load(DIR)
     served.serve(prompt=tf.constant(["ROMEO:"]), length=tf.constant(200))["generated"]   # greedy
     served.sample(prompt=..., length=..., temperature=tf.constant(0.8), seed=tf.constant(0))["generated"]
 

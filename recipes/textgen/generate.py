@@ -18,6 +18,7 @@ from shared.inference import compiled, load_run, state_count
 from shared.progress import Progress, is_terminal
 
 from . import data
+from .config import Config
 
 RECIPE = __name__.split(".")[-2]
 
@@ -126,8 +127,6 @@ def stream(generator, prompt, length, temperature, top_k=0, seed=0, out=None, to
 
 def load(model_dir):
     """(Generator, saved vocabulary file) for a training run's output folder; refuses other recipes' models."""
-    from .train import Config  # here: train imports this module
-
     trained, config, files = load_run(model_dir, RECIPE, "vocab.json", config_class=Config)
     saved = files["vocab.json"]
     return Generator(trained, saved["vocabulary"], config["cell"], config["units"], config["layers"]), saved

@@ -1,70 +1,22 @@
 """Train a character-level language model on tiny Shakespeare or any text, or (`home`) on the word HOME.
 
-`python -m recipes.textgen home` is the classic teaching example: a SimpleRNN that learns
+The `home` command is the classic teaching example: a SimpleRNN that learns
 to spell "HOME" in seconds; its --help shows its settings.
 """
-import dataclasses
 import json
 
 import numpy as np
 
 from shared.errors import UserError
 from shared.report import print_comparison
-from shared.run import TrainConfig, TrainingRun, option
+from shared.run import TrainingRun
 
 from . import baseline, data
+from .config import DEFAULT_CORPUS, Config, HomeConfig
 
 RECIPE = __name__.split(".")[-2]  # the folder's name, so a copied recipe is its own recipe
 SMOKE = {"chars": 20_000}  # a --smoke run's text
 SMOKE_CAPS = {"epochs": 2}  # and epochs
-DEFAULT_CORPUS = "tinyshakespeare"
-
-
-@dataclasses.dataclass
-class Config(TrainConfig):
-    corpus: str = option("", "a known corpus (RECIPES_DATA_DIR, else downloaded); without --text: "
-                             f"{DEFAULT_CORPUS}", choices=tuple(data.CORPORA))
-    text: str = option("", "a UTF-8 text file to learn instead of a corpus")
-    encoding: str = option("utf-8", "encoding of the --text file")
-    cell: str = option("gru", "recurrent cell", choices=("rnn", "lstm", "gru"))
-    units: int = option(512, "units per recurrent layer", bounds="[1, inf)")
-    layers: int = option(1, "stacked recurrent layers", bounds="[1, inf)")
-    embedding_dim: int = option(64, "size of each character vector", bounds="[1, inf)")
-    seq_len: int = option(100, "characters per training window (backpropagation through time)", bounds="[1, inf)")
-    dropout: float = option(0.2, "dropout on each layer's inputs (the embedding's output first) and on the "
-                                 "output", bounds="[0, 1)")
-    val_fraction: float = option(data.VAL_FRACTION, "part of the text just before the test tail, held out for "
-                                 "validation: it picks the best epoch and the n-gram's order", bounds="(0, 1)")
-    test_fraction: float = option(data.TEST_FRACTION, "the text's last part, held out as the test tail: "
-                                  "scored once, after training, with the best epoch's weights", bounds="(0, 1)")
-    minutes: float = option(0.0, "stop training after this many minutes, validation passes included: a cap "
-                                 "only, the learning rate follows the steps (0: no limit)", bounds="[0, inf)")
-    epochs: int = option(22, "passes over the training text; the cosine schedule spans them all", bounds="[1, inf)")
-    batch_size: int = option(128, "windows per batch", bounds="[1, inf)")
-    lr: float = option(3e-3, "Adam learning rate (the peak, with --lr-schedule cosine)", bounds="(0, inf)")
-    lr_schedule: str = option("cosine", "learning rate by step: cosine decay to 0 over all --epochs, or constant",
-                              choices=("cosine", "constant"))
-    patience: int = option(3, "stop after this many epochs without a lower validation loss", bounds="[1, inf)")
-
-
-@dataclasses.dataclass
-class HomeConfig(Config):
-    """The HOME example's settings: a SimpleRNN of 8 units that learns the word in 4 epochs."""
-
-    corpus: str = option("home", 'the built-in word "HOME" (no tail to hold out: validation is the word itself)',
-                         choices=("home",))
-    cell: str = option("rnn", "recurrent cell", choices=("rnn", "lstm", "gru"))
-    units: int = option(8, "units per recurrent layer", bounds="[1, inf)")
-    embedding_dim: int = option(4, "size of each character vector", bounds="[1, inf)")
-    seq_len: int = option(3, "characters per training window (backpropagation through time)", bounds="[1, inf)")
-    epochs: int = option(4, "maximum passes over the word", bounds="[1, inf)")
-    batch_size: int = option(1, "windows per batch", bounds="[1, inf)")
-    lr: float = option(0.05, "Adam learning rate", bounds="(0, inf)")
-    patience: int = option(4, "stop after this many epochs without a lower validation loss", bounds="[1, inf)")
-    lr_schedule: str = option("constant", "learning rate by step: cosine decay to 0 over all --epochs, or constant",
-                              choices=("cosine", "constant"))
-    layers: int = option(1, "stacked recurrent layers", bounds="[1, inf)")
-    dropout: float = option(0.0, "dropout on each layer's inputs and on the output", bounds="[0, 1)")
 
 
 def show_home(generator, prompt="H"):
@@ -161,6 +113,6 @@ def main(argv=None):
 
 
 def home(argv=None):
-    """`python -m recipes.textgen home`: the HOME example, with HomeConfig's settings as defaults."""
+    """The `home` command: the HOME example, with HomeConfig's settings as defaults."""
     return TrainingRun.main(HomeConfig, argv, train, recipe=RECIPE, description=HomeConfig.__doc__,
                             smoke=SMOKE_CAPS, command="home")

@@ -7,10 +7,15 @@ import keras
 import numpy as np
 import pytest
 
-from recipes.textgen import __main__ as cli
-from recipes.textgen import baseline, data, generate, model, ngram, speed, train
 from shared.artifacts import publish
 from shared.config import parse, to_json
+
+from .. import __main__ as cli
+from .. import baseline, data, generate, model, ngram, speed, train
+from ..config import Config, HomeConfig
+
+PACKAGE = __package__.rsplit(".", 1)[0]  # "recipes.textgen", or "recipes.mine" in a copy
+RECIPE = PACKAGE.split(".")[-1]
 
 TEXT = "the cat sat on the mat. the dog sat on the log. a cat and a dog met. " * 30  # 2,070 characters
 FAST = ["--units", "16", "--embedding-dim", "8", "--seq-len", "20", "--batch-size", "16", "--epochs", "2",
@@ -27,7 +32,7 @@ def run_cli(argv, capsys):
 def random_generator(cell="gru", units=6, layers=2, vocab="abcdefg", seed=0):
     """An untrained network (random weights) and its Generator: enough to test the plumbing."""
     keras.utils.set_random_seed(seed)
-    config = train.Config(cell=cell, units=units, layers=layers, embedding_dim=5)
+    config = Config(cell=cell, units=units, layers=layers, embedding_dim=5)
     lm = model.build_language_model(config, len(vocab))
     return lm, generate.Generator(lm, list(vocab), cell, units, layers), config
 
@@ -61,10 +66,10 @@ def test_home_settings_are_the_defaults_its_help_shows_and_yield_to_options_give
     with pytest.raises(SystemExit):
         cli.main(["home", "--help"])
     shown = capsys.readouterr().out
-    assert "python -m recipes.textgen home" in shown and "(default: rnn)" in shown and "(default: 0.05)" in shown
-    config = parse(train.HomeConfig, ["--units", "4", "--seq-len=2"], recipe="textgen")
+    assert f"python -m {PACKAGE} home" in shown and "(default: rnn)" in shown and "(default: 0.05)" in shown
+    config = parse(HomeConfig, ["--units", "4", "--seq-len=2"], recipe=RECIPE)
     assert (config.units, config.seq_len, config.cell, config.lr) == (4, 2, "rnn", 0.05)
-    assert train.Config().cell == "gru" and train.Config().units == 512  # the real-text defaults stay apart
+    assert Config().cell == "gru" and Config().units == 512  # the real-text defaults stay apart
 
 
 # --- data --------------------------------------------------------------------------------
@@ -83,8 +88,8 @@ def test_split_is_training_then_validation_then_test_and_the_vocabulary_comes_fr
 
 def test_default_split_keeps_the_training_part_of_one_ten_percent_tail():
     text = "".join(chr(97 + i % 26) for i in range(12_345))
-    corpus = data.split(text, train.Config.val_fraction, 100)
-    assert train.Config.test_fraction == data.TEST_FRACTION  # what a caller that names no test fraction gets
+    corpus = data.split(text, Config.val_fraction, 100)
+    assert Config.test_fraction == data.TEST_FRACTION  # what a caller that names no test fraction gets
     assert corpus.train == text[: len(text) - round(len(text) * 0.1)]
     assert corpus.train + corpus.val + corpus.test == text
     assert abs(len(corpus.val) - len(corpus.test)) <= 1
@@ -255,7 +260,7 @@ def test_top_p_after_top_k_and_top_p_sampling_stays_in_the_nucleus():
 
 
 def save(tmp_path, lm, config, vocab):
-    publish(tmp_path, {"config.json": to_json(config, "textgen"),
+    publish(tmp_path, {"config.json": to_json(config, RECIPE),
                        "vocab.json": json.dumps({"vocabulary": vocab, "start": vocab[0]})}, model=lm)
 
 
@@ -314,8 +319,8 @@ def test_train_on_a_text_file_then_generate(tmp_path, capsys):
     import sys
     from pathlib import Path
 
-    fresh = subprocess.run([sys.executable, "-m", "recipes.textgen", *argv], capture_output=True, text=True,
-                           cwd=Path(__file__).resolve().parents[1], timeout=300, check=False)
+    fresh = subprocess.run([sys.executable, "-m", PACKAGE, *argv], capture_output=True, text=True,
+                           cwd=Path(__file__).resolve().parents[3], timeout=300, check=False)
     assert fresh.returncode == 0 and fresh.stdout == "the " + first + "\n", fresh.stderr[-2000:]
 
 
@@ -407,7 +412,7 @@ def test_a_failure_after_training_keeps_the_trained_model(tmp_path, monkeypatch)
 @pytest.fixture(scope="module")
 def saved_model(tmp_path_factory):
     lm, generator, config = random_generator("rnn", units=4, layers=1)
-    folder = tmp_path_factory.mktemp("textgen") / "model"
+    folder = tmp_path_factory.mktemp(RECIPE) / "model"
     save(folder, lm, config, generator.vocab)
     return folder
 
@@ -437,7 +442,7 @@ def saved_model(tmp_path_factory):
      "--minutes with --lr-schedule constant would lower the rate by the clock"),
     (["generate", "--model", "{model}", "--prompt", "bad Zoo"], "characters the model never saw: ' ' 'Z' 'o'"),
     (["generate", "--model", "{model}", "--prompt", ""], "--prompt is empty"),
-    (["generate", "--model", "{tmp}/sentiment"], "model of recipe 'sentiment', not 'textgen'"),
+    (["generate", "--model", "{tmp}/sentiment"], "model of recipe 'sentiment', not '{recipe}'"),
     (["generate", "--model", "{tmp}"], "not a model directory"),
     (["speed", "--model", "{model}", "--lengths", "0"], "--lengths must be at least 1"),
 ])
@@ -452,6 +457,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, saved_model, argv, m
     (tmp_path / "sentiment" / "config.json").write_text(json.dumps({"recipe": "sentiment", "config": {}}))
     (tmp_path / "sentiment" / "model.keras").write_bytes(b"")
     argv = [a.format(tmp=tmp_path, model=saved_model) for a in argv]
+    message = message.format(recipe=RECIPE)
     if argv[0] not in ("generate", "speed"):
         argv += ["--out", str(tmp_path / "out")]
     code, err = run_cli(argv, capsys)
@@ -471,7 +477,7 @@ def test_tiny_shakespeare_is_found_split_and_has_a_unigram_baseline(real_data, m
     monkeypatch.setenv("RECIPES_DATA_DIR", str(real_data))
     text, source = data.load_text("", "tinyshakespeare", "utf-8")
     assert len(text) == 1_115_394 and len(set(text)) == 65 and source.endswith("text/tinyshakespeare.txt")
-    corpus = data.split(text, train.Config.val_fraction, 100, test_fraction=train.Config.test_fraction)
+    corpus = data.split(text, Config.val_fraction, 100, test_fraction=Config.test_fraction)
     vocab = data.vocabulary(corpus.train)
     assert len(corpus.train) == 1_003_855 and corpus.val == text[1_003_855:1_059_624] and corpus.dropped == 0
     assert corpus.test == text[1_059_624:] and corpus.test_dropped == 0
