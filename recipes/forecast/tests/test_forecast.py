@@ -4,9 +4,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recipes.forecast import __main__ as cli
-from recipes.forecast import data, model, predict, scoring, train, windows
 from shared.artifacts import load_model, publish
+
+from .. import __main__ as cli
+from .. import data, model, predict, scoring, train, windows
 
 FAST = ["--units", "16", "--window", "20", "--vol-window", "10", "--batch-size", "64", "--lr", "0.01"]
 
