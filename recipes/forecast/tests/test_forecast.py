@@ -205,6 +205,24 @@ def test_saved_model_reloads_with_identical_forecasts(tmp_path):
     np.testing.assert_array_equal(np.asarray(load_model(tmp_path)(inputs)), np.asarray(forecaster(inputs)))
 
 
+def test_keras_names_come_from_this_module_so_a_copy_keeps_its_own_classes(tmp_path):
+    import zipfile
+
+    import keras
+
+    # Registered under the module's path (recipes.forecast.model, recipes.mine.model in a copy), not a
+    # fixed "forecast": a copied recipe imported beside this one must not take over these names.
+    for name, obj in (("OrderedQuantiles", model.OrderedQuantiles), ("pinball_loss", model.pinball_loss)):
+        assert keras.saving.get_registered_name(obj) == f"{model.__name__}>{name}"
+        assert keras.saving.get_registered_object(f"{model.__name__}>{name}") is obj
+    publish(tmp_path, {}, model=tiny_forecaster())
+    with zipfile.ZipFile(tmp_path / "model.keras") as archive:
+        saved = archive.read("config.json").decode()
+    assert f'"registered_name": "{model.__name__}>OrderedQuantiles"' in saved
+    reloaded = load_model(tmp_path)
+    assert type(reloaded.get_layer("quantiles")) is model.OrderedQuantiles
+
+
 @pytest.mark.slow
 def test_beats_persistence_on_structured_series_and_predicts_from_the_saved_model(tmp_path, capsys):
     csv_path = prices_csv(tmp_path / "cycle.csv", structured(1500))
