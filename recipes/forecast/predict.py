@@ -8,6 +8,7 @@ from shared.errors import UserError, reported
 from shared.inference import load_run
 
 from . import data, windows
+from .config import Config
 
 RECIPE = __name__.split(".")[-2]
 
@@ -52,7 +53,6 @@ def forecast(forecaster, prices, config, scaler):
 def load(model_dir):
     """(model, config dict, scaler dict) of a finished training run."""
     from . import model  # noqa: F401  registers the layer and loss the saved file names (and loads Keras)
-    from .train import Config  # here: train imports this module's neighbours
 
     forecaster, config, files = load_run(model_dir, RECIPE, "scaler.json", config_class=Config)
     return forecaster, config, files["scaler.json"]
