@@ -14,8 +14,9 @@ SMOKE_CAPS = {"epochs": 2, "backtest": 2, "fold_days": 100}  # two epochs (and t
 @dataclasses.dataclass
 class Config(TrainConfig):
     ticker: str = option("GOOG", "ticker: RECIPES_DATA_DIR/stocks/TICKER.csv, else downloaded from Stooq")
-    csv: str = option("", "a CSV with Date and price columns instead of --ticker")
-    target: str = option("", "price column to forecast (default: Adj Close where present, else Close)")
+    csv: str = option("", "a CSV with a Date column and the column to forecast, instead of --ticker")
+    target: str = option("", "column to forecast, any positive series such as Volume or value (default: Adj "
+                              "Close where present, else Close)")
     features: str = option("return,range", "inputs, comma-separated: return (always), range (log high/low), volume")
     window: int = option(40, "days of history in each input window", bounds="[1, inf)")
     horizon: int = option(1, "days ahead to forecast (1 = next day)", bounds="[1, inf)")

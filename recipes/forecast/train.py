@@ -1,4 +1,5 @@
-"""Train a quantile forecaster on daily prices, score it on the most recent period against naive forecasts."""
+"""Train a quantile forecaster on daily prices (or any positive daily series), score it on the most recent
+period against naive forecasts."""
 import json
 import sys
 from pathlib import Path
@@ -32,12 +33,12 @@ def train(run):
         prices = data.last_rows(prices, SMOKE["rows"])
     (train_part, val, test), scaler, bounds = windows.build(
         prices, names, config.window, config.horizon, config.vol_window, (config.val_fraction, config.test_fraction))
-    print(f"data: {prices.source}, {len(prices)} days, forecasting {prices.target}"
+    print(f"data: {prices.source}, {len(prices)} days, forecasting {prices.label or prices.target}"
           + ("  [smoke: a small slice, not a real result]" if config.smoke else ""))
     for date, change in windows.implausible_jumps(prices, bounds[0]):
-        print(f"warning: {prices.source}: {date}: the price moves {change:+.0%} in a day, beyond 20 standard "
-              "deviations of the training period's daily moves; check that row (a price in the wrong unit?)",
-              file=sys.stderr)
+        print(f"warning: {prices.source}: {date}: the {prices.noun} moves {change:+.0%} in a day, beyond 20 "
+              f"standard deviations of the training period's daily moves; check that row (a {prices.noun} in the "
+              "wrong unit?)", file=sys.stderr)
     for note in prices.notes:
         print(f"  cleaned: {note}")
     for name, part, (start, stop) in zip(windows.SPLITS, (train_part, val, test), bounds):
@@ -83,7 +84,7 @@ def train(run):
         "periods": {name: {"from": str(prices.dates[start]), "to": str(prices.dates[stop - 1]), "windows": len(part)}
                     for name, part, (start, stop) in zip(windows.SPLITS, (train_part, val, test), bounds)},
         "test": results,
-    }, {"test_forecast.png": scoring.plot_test(test, prices_q, Path(prices.source).stem)})
+    }, {"test_forecast.png": scoring.plot_test(test, prices_q, Path(prices.source).stem, prices.noun)})
 
 
 def main(argv=None):

@@ -132,7 +132,7 @@ def training_volatility(prices, start, stop):
     """(returns, sigma, floor) of the training period days start..stop-1: the scale every input is measured in."""
     returns = day_features(prices, ["return"], start, stop)[1:, 0]
     if not np.any(returns != 0):
-        raise UserError(f"{prices.source}: the price does not move in the training period: nothing to learn")
+        raise UserError(f"{prices.source}: the {prices.noun} does not move in the training period: nothing to learn")
     sigma = float(np.sqrt(np.mean(np.square(returns))))
     return returns, sigma, 0.05 * sigma  # the floor: a quiet stretch must not blow the scaled inputs up
 
