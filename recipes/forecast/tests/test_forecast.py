@@ -212,8 +212,8 @@ def test_keras_names_come_from_this_module_so_a_copy_keeps_its_own_classes(tmp_p
 
     import keras
 
-    # Registered under the module's path (recipes.forecast.model, recipes.mine.model in a copy), not a
-    # fixed "forecast": a copied recipe imported beside this one must not take over these names.
+    # Registered under the module's path (model.__name__; recipes.mine.model in a copy), not a fixed
+    # recipe name: a copied recipe imported beside this one must not take over these names.
     for name, obj in (("OrderedQuantiles", model.OrderedQuantiles), ("pinball_loss", model.pinball_loss)):
         assert keras.saving.get_registered_name(obj) == f"{model.__name__}>{name}"
         assert keras.saving.get_registered_object(f"{model.__name__}>{name}") is obj
