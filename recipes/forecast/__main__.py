@@ -1,4 +1,5 @@
-"""`python -m recipes.forecast [options]` trains; `... predict --model DIR --csv PATH` forecasts the next days."""
+"""`python -m recipes.NAME [options]` (NAME: this folder) trains; `... predict --model DIR --csv PATH`
+forecasts the next days."""
 from shared.entry import Command, dispatch
 
 COMMANDS = [  # the first is the default

@@ -19,7 +19,7 @@ from shared.errors import UserError
 from shared.report import metrics_json, versions
 
 from . import baselines, data, scoring, windows
-from .train import SMOKE, feature_names
+from .config import SMOKE
 
 POINT_ONLY = ("persistence", "drift")
 
@@ -164,7 +164,7 @@ def scores(fold, predicted, step):
 def backtest(run):
     """Score the model (and the global model) beside the baselines over every fold; write backtest.json."""
     config = run.config
-    names = feature_names(config.features)
+    names = windows.feature_names(config.features)
     series = load_series(config)
     need = history_needed(config.window, config.horizon, config.val_fraction)
     dates = fold_dates(series, config.backtest, config.fold_days, need)

@@ -1,4 +1,4 @@
-"""Read daily prices from messy CSVs into one clean, date-sorted table.
+"""Read daily prices (or any positive daily series) from messy CSVs into one clean, date-sorted table.
 
 Sources, in order: `--csv PATH`; RECIPES_DATA_DIR/stocks/TICKER.csv; the daily
 history of TICKER from Stooq (https://stooq.com, free, no key), downloaded once
@@ -6,6 +6,10 @@ a day into the data cache. Handled quirks: ISO or US dates (`1/3/2012`), numbers
 with thousands separators inside quotes (`"7,380,500"`), rows of `null`,
 unsorted or repeated dates (the last row of a date wins), missing trading days
 (the series steps from one trading day to the next) and zero volume.
+
+The column forecast is `--target`: by default Adj Close where present, else Close; any other
+numeric column works (Volume, or `value` in a plain `date,value` file) if all its values are above
+zero, since the model forecasts log changes.
 """
 import dataclasses
 import datetime
@@ -22,6 +26,7 @@ STOOQ_URL = "https://stooq.com/q/d/l/?s={symbol}&i=d"
 STOOQ_SYMBOLS = {"GSPC": "^spx", "DJI": "^dji", "IXIC": "^ndq"}  # Yahoo index names -> Stooq's
 MISSING = {"", "null", "nan", "na", "n/a", "none", "-"}
 DATE_FORMATS = ("%Y-%m-%d", "%m/%d/%Y", "%Y/%m/%d", "%m/%d/%y", "%d.%m.%Y")
+PRICE_COLUMNS = ("open", "high", "low", "close", "adjclose")  # keys of the columns that are prices
 
 
 def key(name):
@@ -33,16 +38,23 @@ def key(name):
 class Prices:
     dates: np.ndarray  # (days,) datetime64[D], increasing, unique
     columns: dict  # key(name) -> (days,) float64, NaN where the file had no value
-    target: str  # key of the price column that is forecast
+    target: str  # key of the column that is forecast
     source: str
     notes: list  # what was cleaned, for the log
+    label: str = ""  # that column's name in the file ("Adj Close", "Volume", "value")
 
     def __len__(self):
         return len(self.dates)
 
     @property
     def price(self):
+        """(days,) the series forecast: a price by default, or any positive column chosen with --target."""
         return self.columns[self.target]
+
+    @property
+    def noun(self):
+        """What messages call the series: "price", or the column's own name when it is no price."""
+        return "price" if self.target in PRICE_COLUMNS else (self.label or self.target)
 
 
 def _parse_dates(raw, path, first_line):
@@ -78,7 +90,7 @@ def _parse_number(raw, name, path, first_line):
 
 
 def read_prices(path, target=""):
-    """Prices from a CSV with a date column and a price column; UserErrors name the file and line."""
+    """Prices from a CSV with a date column and the column to forecast; UserErrors name the file and line."""
     import pandas as pd
 
     path = Path(path)
@@ -93,8 +105,8 @@ def read_prices(path, target=""):
         raise UserError(f"{path}: line 1: no Date column (found {', '.join(map(str, frame.columns))})")
     wanted = key(target) if target else ("adjclose" if "adjclose" in names else "close")
     if wanted not in names:
-        raise UserError(f"{path}: line 1: no {target or 'Close'} column to forecast "
-                        f"(found {', '.join(map(str, frame.columns))})")
+        raise UserError(f"{path}: line 1: no column {target or 'Close'!r} to forecast; choose one with --target "
+                        f"(columns: {', '.join(map(str, frame.columns))})")
     if frame.empty:
         raise UserError(f"{path}: no rows after the header")
     first_line = 2  # the header is line 1
@@ -110,10 +122,12 @@ def read_prices(path, target=""):
     if empty.any():
         notes.append(f"{int(empty.sum())} rows without a date or {names[wanted]} dropped")
         table = table[~empty]
-    if (table[wanted] <= 0).any():
+    if (table[wanted] <= 0).any():  # the model forecasts log changes: log(0) has none
         at = int(np.flatnonzero((table[wanted] <= 0).to_numpy())[0])
-        raise UserError(f"{path}: line {table.index[at] + first_line}: {names[wanted]} "
-                        f"{table[wanted].iloc[at]} is not a positive price")
+        what = ("is not a positive price" if wanted in PRICE_COLUMNS else
+                f"is not positive: the model forecasts log changes of {names[wanted]}, which need values above 0 "
+                "(drop or fill those rows, or choose another column with --target)")
+        raise UserError(f"{path}: line {table.index[at] + first_line}: {names[wanted]} {table[wanted].iloc[at]} {what}")
     if not table["date"].is_monotonic_increasing:
         notes.append("rows sorted by date")
     table = table.sort_values("date", kind="stable")
@@ -126,7 +140,7 @@ def read_prices(path, target=""):
     if len(table) and table[wanted].nunique() == 1:
         raise UserError(f"{path}: {names[wanted]} is constant ({table[wanted].iloc[0]}): nothing to forecast")
     return Prices(table["date"].to_numpy().astype("datetime64[D]"),
-                  {k: table[k].to_numpy() for k in columns}, wanted, str(path), notes)
+                  {k: table[k].to_numpy() for k in columns}, wanted, str(path), notes, names[wanted])
 
 
 def last_rows(prices, rows):
@@ -134,7 +148,7 @@ def last_rows(prices, rows):
     if len(prices) <= rows:
         return prices
     return Prices(prices.dates[-rows:], {k: v[-rows:] for k, v in prices.columns.items()}, prices.target,
-                  prices.source, prices.notes + [f"smoke: last {rows} rows"])
+                  prices.source, prices.notes + [f"smoke: last {rows} rows"], prices.label)
 
 
 def stooq_symbol(ticker):

@@ -1,9 +1,9 @@
 """Export a trained forecaster as a TensorFlow SavedModel: a window of daily prices in, the next days'
 10%, 50% and 90% prices out.
 
-    python -m recipes.forecast export --model runs/forecast --to exported/forecast
+    python -m recipes.RECIPE export --model runs/RECIPE --to exported/RECIPE
 
-    served = tf.saved_model.load("exported/forecast")
+    served = tf.saved_model.load("exported/RECIPE")
     served.serve(price=..., high=..., low=...)["quantiles"]   # (batch, horizon, 3) prices
 
 Inputs, oldest day first, float32 of shape (batch, DAYS): `price` (the column the model forecasts),
@@ -88,4 +88,4 @@ def archive(model_dir):
 
 
 def main(argv=None):
-    return export_main(RECIPE, argv, __doc__, archive)
+    return export_main(RECIPE, argv, __doc__.replace("RECIPE", RECIPE), archive)  # RECIPE: this folder's name

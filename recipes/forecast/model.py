@@ -8,7 +8,7 @@ QUANTILES = (0.1, 0.5, 0.9)  # the 10-90 band is the 80% interval; the median is
 NORMAL_Q90 = 1.2816  # the 90th percentile of a unit normal: where the band starts before training
 
 
-@keras.saving.register_keras_serializable(package="forecast")
+@keras.saving.register_keras_serializable(package=__name__)
 class OrderedQuantiles(layers.Layer):
     """(batch, horizon, 3) free numbers -> quantiles that cannot cross: low <= median <= high."""
 
@@ -20,7 +20,7 @@ class OrderedQuantiles(layers.Layer):
         return ops.concatenate([low, median, high], axis=-1)
 
 
-@keras.saving.register_keras_serializable(package="forecast")
+@keras.saving.register_keras_serializable(package=__name__)
 def pinball_loss(y_true, y_pred):
     """Quantile loss, y_true (batch, horizon), y_pred (batch, horizon, 3); its minimum is at the true quantiles."""
     levels = ops.convert_to_tensor(QUANTILES, dtype=y_pred.dtype)

@@ -1,4 +1,5 @@
-"""Forecast the next `horizon` days after the last row of a price CSV, with 80% intervals."""
+"""Forecast the next `horizon` days after the last row of a CSV (prices, or the column trained on), with 80%
+intervals."""
 import json
 
 import numpy as np
@@ -8,6 +9,7 @@ from shared.errors import UserError, reported
 from shared.inference import load_run
 
 from . import data, windows
+from .config import Config
 
 RECIPE = __name__.split(".")[-2]
 
@@ -52,7 +54,6 @@ def forecast(forecaster, prices, config, scaler):
 def load(model_dir):
     """(model, config dict, scaler dict) of a finished training run."""
     from . import model  # noqa: F401  registers the layer and loss the saved file names (and loads Keras)
-    from .train import Config  # here: train imports this module's neighbours
 
     forecaster, config, files = load_run(model_dir, RECIPE, "scaler.json", config_class=Config)
     return forecaster, config, files["scaler.json"]
@@ -63,7 +64,7 @@ def main(argv=None):
     with reported(prog):
         parser = command_parser(prog, __doc__)
         parser.add_argument("--model", required=True, help="output folder of a training run")
-        parser.add_argument("--csv", required=True, help="price history, same columns as in training")
+        parser.add_argument("--csv", required=True, help="the history, with the columns the model was trained on")
         parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
         args = parser.parse_args(argv)
         forecaster, config, scaler = load(args.model)
@@ -74,7 +75,7 @@ def main(argv=None):
                               "target": prices.target, "interval": 0.8, "interval_calibrated_on": calibration,
                               "forecasts": rows}, indent=2))
         else:
-            print(f"last row {prices.dates[-1]}: {prices.target} {prices.price[-1]:.2f}  "
+            print(f"last row {prices.dates[-1]}: {prices.label} {prices.price[-1]:.2f}  "
                   "(dates are the next weekdays; holidays are not known)")
             print(f"  80% intervals calibrated on {calibration}")
             print(f"  {'day':>3}  {'date':<10}  {'low (10%)':>12}  {'median':>12}  {'high (90%)':>12}")

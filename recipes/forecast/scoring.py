@@ -100,8 +100,8 @@ def print_table(title, day):
             print(f"  ({name.replace('_', ' ')} band: coverage {other['coverage']:.1%}, width {other['width']:.4f})")
 
 
-def plot_test(test, prices, title):
-    """Actual price, next-day median forecast, 80% band and persistence on the test period, as PNG bytes."""
+def plot_test(test, prices, title, noun="price"):
+    """Actual value (`noun`), next-day median forecast, 80% band and persistence on the test period, as PNG bytes."""
     plt = pyplot()  # Agg: files only
     fig, axes = plt.subplots(2, 1, figsize=(11, 7))
     dates = test.target_dates[:, 0]
@@ -111,7 +111,7 @@ def plot_test(test, prices, title):
         axis.plot(dates[keep], test.future[keep, 0], color="black", lw=1, label="actual")
         axis.plot(dates[keep], prices[keep, 0, 1], color="tab:blue", lw=1, label="forecast (median)")
         axis.plot(dates[keep], test.base[keep], color="tab:orange", lw=1, ls="--", label="persistence")
-        axis.set_ylabel("price")
+        axis.set_ylabel(noun)
         axis.tick_params(axis="x", labelrotation=20)
     axes[0].set_title(f"{title}: test period, next-day forecasts")
     axes[1].set_title(f"last {min(PLOT_LAST_DAYS, len(dates))} days")

@@ -1,64 +1,17 @@
-"""Train a quantile forecaster on daily prices, score it on the most recent period against naive forecasts."""
-import dataclasses
+"""Train a quantile forecaster on daily prices (or any positive daily series), score it on the most recent
+period against naive forecasts."""
 import json
 import sys
 from pathlib import Path
 
 from shared.errors import UserError
-from shared.run import TrainConfig, TrainingRun, option
+from shared.run import TrainingRun
 
 from . import data, scoring, windows
+from .config import SMOKE, SMOKE_CAPS, Config
+from .windows import feature_names  # by name: benchmarks/forecast.py imports it from here
 
 RECIPE = __name__.split(".")[-2]  # the folder's name, so a copied recipe is its own recipe
-SMOKE = {"rows": 1500}  # a --smoke run: the last rows of the file
-SMOKE_CAPS = {"epochs": 2, "backtest": 2, "fold_days": 100}  # two epochs (and two short backtest folds)
-ALIASES = {"close": "return", "returns": "return", "high-low": "range", "hl": "range"}
-
-
-@dataclasses.dataclass
-class Config(TrainConfig):
-    ticker: str = option("GOOG", "ticker: RECIPES_DATA_DIR/stocks/TICKER.csv, else downloaded from Stooq")
-    csv: str = option("", "a CSV with Date and price columns instead of --ticker")
-    target: str = option("", "price column to forecast (default: Adj Close where present, else Close)")
-    features: str = option("return,range", "inputs, comma-separated: return (always), range (log high/low), volume")
-    window: int = option(40, "days of history in each input window", bounds="[1, inf)")
-    horizon: int = option(1, "days ahead to forecast (1 = next day)", bounds="[1, inf)")
-    vol_window: int = option(20, "days in the past-only volatility that scales inputs and targets", bounds="[2, inf)")
-    cell: str = option("lstm", "recurrent cell", choices=("rnn", "lstm", "gru"))
-    bidirectional: bool = option(False, "read each window in both directions")
-    units: int = option(32, "units per recurrent layer (per direction)", bounds="[1, inf)")
-    layers: int = option(1, "stacked recurrent layers", bounds="[1, inf)")
-    dropout: float = option(0.1, "dropout on each layer's inputs", bounds="[0, 1)")
-    calibration_days: int = option(250, "rescale each day's 80%% band to cover 80%% of the last N days whose "
-                                        "outcomes are known (0: one factor from the validation period)",
-                                   bounds="[0, inf)")
-    val_fraction: float = option(0.15, "share of days, before the test period (--backtest: before each fold), "
-                                  "for validation", bounds="(0, 0.5)")
-    test_fraction: float = option(0.15, "share of days, the most recent, for the test", bounds="(0, 0.5)")
-    epochs: int = option(30, "maximum passes over the training data", bounds="[1, inf)")
-    patience: int = option(4, "stop after this many epochs without a lower validation loss", bounds="[1, inf)")
-    backtest: int = option(0, "rolling-origin backtest instead of one split: N consecutive folds of the most recent "
-                              "days (5 is a good start), a model trained on each fold's past; 0: one split",
-                           bounds="[0, inf)")
-    fold_days: int = option(250, "trading days in each backtest fold (250: about a year)", bounds="[1, inf)")
-    tickers: str = option("", "backtest several series (tickers or CSV paths, comma-separated): one global model "
-                              "on all of them beside one model per series; needs --backtest")
-
-    def __post_init__(self):
-        # Checked while parsing, before --out is created: a mistake leaves nothing behind.
-        if (self.tickers or "," in self.csv) and not self.backtest:
-            raise UserError("--tickers and several --csv files are for the backtest: add --backtest N (e.g. 5)")
-
-
-def feature_names(text):
-    names = ["return"]
-    for name in (part.strip().lower() for part in text.split(",") if part.strip()):
-        name = ALIASES.get(name, name)
-        if name not in windows.FEATURES:
-            raise UserError(f"--features: unknown feature {name!r} (choose from {', '.join(windows.FEATURES)})")
-        if name not in names:
-            names.append(name)
-    return names
 
 
 def train(run):
@@ -80,12 +33,12 @@ def train(run):
         prices = data.last_rows(prices, SMOKE["rows"])
     (train_part, val, test), scaler, bounds = windows.build(
         prices, names, config.window, config.horizon, config.vol_window, (config.val_fraction, config.test_fraction))
-    print(f"data: {prices.source}, {len(prices)} days, forecasting {prices.target}"
+    print(f"data: {prices.source}, {len(prices)} days, forecasting {prices.label or prices.target}"
           + ("  [smoke: a small slice, not a real result]" if config.smoke else ""))
     for date, change in windows.implausible_jumps(prices, bounds[0]):
-        print(f"warning: {prices.source}: {date}: the price moves {change:+.0%} in a day, beyond 20 standard "
-              "deviations of the training period's daily moves; check that row (a price in the wrong unit?)",
-              file=sys.stderr)
+        print(f"warning: {prices.source}: {date}: the {prices.noun} moves {change:+.0%} in a day, beyond 20 "
+              f"standard deviations of the training period's daily moves; check that row (a {prices.noun} in the "
+              "wrong unit?)", file=sys.stderr)
     for note in prices.notes:
         print(f"  cleaned: {note}")
     for name, part, (start, stop) in zip(windows.SPLITS, (train_part, val, test), bounds):
@@ -131,7 +84,7 @@ def train(run):
         "periods": {name: {"from": str(prices.dates[start]), "to": str(prices.dates[stop - 1]), "windows": len(part)}
                     for name, part, (start, stop) in zip(windows.SPLITS, (train_part, val, test), bounds)},
         "test": results,
-    }, {"test_forecast.png": scoring.plot_test(test, prices_q, Path(prices.source).stem)})
+    }, {"test_forecast.png": scoring.plot_test(test, prices_q, Path(prices.source).stem, prices.noun)})
 
 
 def main(argv=None):

@@ -19,6 +19,7 @@ from shared.data import prefetched, slices
 from shared.errors import UserError
 
 FEATURES = ("return", "range", "volume")
+ALIASES = {"close": "return", "returns": "return", "high-low": "range", "hl": "range"}
 VOLUME_MEAN_DAYS = 20
 SPLITS = ("train", "validation", "test")
 
@@ -44,6 +45,18 @@ def day_features(prices, names, start=0, stop=None):
         mean /= np.minimum(np.arange(1, len(logged) + 1), VOLUME_MEAN_DAYS)  # fewer days at the start
         columns["volume"] = logged - mean
     return np.stack([columns[name] for name in names], axis=1)
+
+
+def feature_names(text):
+    """--features as a list: return first (always), aliases resolved, unknown names refused."""
+    names = ["return"]
+    for name in (part.strip().lower() for part in text.split(",") if part.strip()):
+        name = ALIASES.get(name, name)
+        if name not in FEATURES:
+            raise UserError(f"--features: unknown feature {name!r} (choose from {', '.join(FEATURES)})")
+        if name not in names:
+            names.append(name)
+    return names
 
 
 def split_bounds(days, fractions):
@@ -119,7 +132,7 @@ def training_volatility(prices, start, stop):
     """(returns, sigma, floor) of the training period days start..stop-1: the scale every input is measured in."""
     returns = day_features(prices, ["return"], start, stop)[1:, 0]
     if not np.any(returns != 0):
-        raise UserError(f"{prices.source}: the price does not move in the training period: nothing to learn")
+        raise UserError(f"{prices.source}: the {prices.noun} does not move in the training period: nothing to learn")
     sigma = float(np.sqrt(np.mean(np.square(returns))))
     return returns, sigma, 0.05 * sigma  # the floor: a quiet stretch must not blow the scaled inputs up
 

@@ -4,9 +4,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recipes.forecast import __main__ as cli
-from recipes.forecast import data, model, predict, scoring, train, windows
 from shared.artifacts import load_model, publish
+from shared.errors import UserError
+from shared.testing import check_recipe, write_csv
+
+from .. import __main__ as cli
+from .. import data, model, predict, scoring, train, windows
 
 FAST = ["--units", "16", "--window", "20", "--vol-window", "10", "--batch-size", "64", "--lr", "0.01"]
 
@@ -204,6 +207,24 @@ def test_saved_model_reloads_with_identical_forecasts(tmp_path):
     np.testing.assert_array_equal(np.asarray(load_model(tmp_path)(inputs)), np.asarray(forecaster(inputs)))
 
 
+def test_keras_names_come_from_this_module_so_a_copy_keeps_its_own_classes(tmp_path):
+    import zipfile
+
+    import keras
+
+    # Registered under the module's path (model.__name__; recipes.mine.model in a copy), not a fixed
+    # recipe name: a copied recipe imported beside this one must not take over these names.
+    for name, obj in (("OrderedQuantiles", model.OrderedQuantiles), ("pinball_loss", model.pinball_loss)):
+        assert keras.saving.get_registered_name(obj) == f"{model.__name__}>{name}"
+        assert keras.saving.get_registered_object(f"{model.__name__}>{name}") is obj
+    publish(tmp_path, {}, model=tiny_forecaster())
+    with zipfile.ZipFile(tmp_path / "model.keras") as archive:
+        saved = archive.read("config.json").decode()
+    assert f'"registered_name": "{model.__name__}>OrderedQuantiles"' in saved
+    reloaded = load_model(tmp_path)
+    assert type(reloaded.get_layer("quantiles")) is model.OrderedQuantiles
+
+
 @pytest.mark.slow
 def test_beats_persistence_on_structured_series_and_predicts_from_the_saved_model(tmp_path, capsys):
     csv_path = prices_csv(tmp_path / "cycle.csv", structured(1500))
@@ -230,7 +251,9 @@ def test_beats_persistence_on_structured_series_and_predicts_from_the_saved_mode
 
 @pytest.mark.parametrize("content,extra,message", [
     ("Day,Close\n1,2\n", [], "no Date column"),
-    ("Date,Open\n2020-01-01,2\n", [], "no Close column to forecast"),
+    ("Date,Open\n2020-01-01,2\n", [], "no column 'Close' to forecast; choose one with --target (columns: Date, Open)"),
+    ("date,value\n2020-01-01,2\n", ["--target", "amount"],
+     "no column 'amount' to forecast; choose one with --target (columns: date, value)"),
     ("Date,Close\n2020-01-01,2\n2020-01-02,abc\n", [], "line 3: Close 'abc' is not a number"),
     ("Date,Close\n2020-01-01,2\n2020-01-02,inf\n2020-01-03,3\n", [], "line 3: Close 'inf' is not a finite number"),
     ("Date,Close\n2020-01-01,2\n2020-13-45,3\n2020-01-03,3\n", [], "line 3: date '2020-13-45'"),
@@ -250,6 +273,69 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, conte
     code, err = run_cli(["--csv", str(path), "--out", str(tmp_path / "out"), *extra], capsys)
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("content,target,message,absent", [
+    ("date,value\n2020-01-01,3\n2020-01-02,0\n2020-01-03,4\n", "value",
+     "line 3: value 0.0 is not positive: the model forecasts log changes of value, which need values above 0", "price"),
+    ("Date,Close,Volume\n2020-01-01,3,10\n2020-01-02,4,-5\n", "Volume",
+     "line 3: Volume -5.0 is not positive: the model forecasts log changes of Volume", "price"),
+    ("Date,Close,Volume\n2020-01-01,0,10\n2020-01-02,1,0\n", "", "line 2: Close 0.0 is not a positive price", "value"),
+])
+def test_zero_or_negative_values_are_refused_in_the_words_of_their_column(tmp_path, capsys, content, target,
+                                                                          message, absent):
+    path = tmp_path / "zero.csv"
+    path.write_text(content)
+    code, err = run_cli(["--csv", str(path), *(["--target", target] if target else []),
+                         "--out", str(tmp_path / "out")], capsys)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    assert absent not in err.replace(str(tmp_path), "").lower(), err  # a volume is no price, a price no "value"
+    assert not (tmp_path / "out").exists()
+
+
+def test_any_numeric_column_can_be_the_target_and_messages_name_it(tmp_path):
+    path = prices_csv(tmp_path / "p.csv", random_walk(60), volume=np.arange(1, 61) * 100.0)
+    volume = data.read_prices(path, "Volume")
+    assert volume.target == "volume" and volume.noun == "Volume" and list(volume.price[:2]) == [100, 200]
+    assert data.read_prices(path).noun == "price" and data.read_prices(path, "Open").noun == "price"
+    flat = write_csv(tmp_path / "flat.csv", ["date", "value"], [(f"2020-01-{d:02d}", 5) for d in range(1, 29)])
+    with pytest.raises(UserError, match="value is constant"):
+        data.read_prices(flat, "value")
+    still = data.Prices(volume.dates, {"volume": np.full(60, 7.0)}, "volume", "v.csv", [], "Volume")
+    with pytest.raises(UserError, match="the Volume does not move in the training period"):
+        windows.training_volatility(still, 0, 40)
+
+
+@pytest.mark.real_data
+def test_a_volume_with_zero_days_is_refused_with_its_line(real_data, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("RECIPES_DATA_DIR", str(real_data))  # GSPC's Volume is 0 before 1950
+    code, err = run_cli(["--ticker", "GSPC", "--target", "Volume", "--out", str(tmp_path / "out")], capsys)
+    assert code == 2 and "GSPC.csv: line 2: Volume 0.0 is not positive" in err and "price" not in err, err
+
+
+@pytest.mark.slow
+def test_a_plain_date_value_series_trains_predicts_and_speaks_of_values(tmp_path, capsys):
+    value = structured(600)
+    value[450] *= 50  # one day typed 50x too high: the warning must call it a value, not a price
+    dates = pd.bdate_range("2000-01-03", periods=len(value)).strftime("%Y-%m-%d")
+    path = write_csv(tmp_path / "series.csv", ["date", "value"], zip(dates, value))
+    seen = {}
+
+    def infer(out):
+        seen.setdefault("training", capsys.readouterr())  # what training printed
+        cli.main(["predict", "--model", str(out), "--csv", str(path), "--json"])
+        return json.loads(capsys.readouterr().out)["forecasts"]
+
+    metrics, rows = check_recipe(train.main, tmp_path / "run", ["--csv", str(path), "--target", "value",
+                                                                "--features", "return", *FAST], infer=infer,
+                                 files=("scaler.json", "test_forecast.png"))
+    assert metrics["target"] == "value" and metrics["smoke"] is True
+    assert all(np.isfinite(row["median"]) and 0 < row["low"] <= row["median"] <= row["high"] for row in rows)
+    err = seen["training"].err.replace(str(tmp_path), "")
+    assert f"the value moves {value[450] / value[449] - 1:+.0%} in a day" in err and "price" not in err, err
+    assert "forecasting value" in seen["training"].out
+    cli.main(["predict", "--model", str(tmp_path / "run"), "--csv", str(path)])
+    assert f"value {value[-1]:.2f}" in capsys.readouterr().out.splitlines()[0]
 
 
 def test_failed_download_names_the_source_and_suggests_csv(tmp_path, capsys, monkeypatch):
@@ -310,8 +396,6 @@ def test_a_failure_while_scoring_keeps_the_trained_model_and_no_stale_figures(tm
 
 @pytest.mark.slow
 def test_recipe_contract(tmp_path, capsys):
-    from shared.testing import check_recipe
-
     csv_path = prices_csv(tmp_path / "cycle.csv", structured(600))
 
     def infer(out):

@@ -3,9 +3,9 @@ import json
 
 import numpy as np
 import pytest
-from test_forecast import FAST, prices_csv, random_walk, run_cli
 
-from recipes.forecast import backtest, baselines, data, model, scoring, train
+from .. import backtest, baselines, data, model, scoring, train
+from .test_forecast import FAST, prices_csv, random_walk, run_cli
 
 NAMES = ["return", "range"]
 
