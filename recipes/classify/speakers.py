@@ -37,8 +37,6 @@ def main(argv=None):
         args = parser.parse_args(argv)
         if args.speakers < 2:
             raise UserError(f"--speakers must be at least 2, got {args.speakers}")
-        if not Path(args.to).parent.is_dir():
-            raise UserError(f"--to {args.to}: no folder {Path(args.to).parent}")
         path = locate("text/tinyshakespeare.txt",
                       lambda cache: fetch_file(ORIGIN, "tinyshakespeare.txt", cache / "text"))
         found = speeches(read_text(path, what="corpus"))
