@@ -109,7 +109,8 @@ def test_every_snippet_of_the_readme_runs(readme, recipe_commands, real_data, tm
     shutil.copy(ROOT / "pyproject.toml", tree)
     bin_dir = tmp_path / "bin"  # `python` is this interpreter, as in an activated .venv
     bin_dir.mkdir()
-    (bin_dir / "python").symlink_to(sys.executable)
+    (bin_dir / "python").write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')  # a link would lose the venv
+    (bin_dir / "python").chmod(0o755)
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": str(tree),
            "RECIPES_DATA_DIR": str(real_data), "RECIPES_CACHE_DIR": str(tmp_path / "cache")}
     ran = []
