@@ -171,19 +171,40 @@ def test_a_target_out_of_reach_stops_at_the_time_cap_after_one_run():
     assert never["score"] == never["start_score"] == 1.0
 
 
-def test_a_time_ratio_is_the_baseline_minutes_over_the_case_minutes_with_its_range():
-    fast = {"minutes": 2.0, "reached": True, "resolution_minutes": 0.2}
-    slow = {"minutes": 5.0, "reached": True, "resolution_minutes": 0.4}
-    item = bench.compare("r", "target", "target_slow", "minutes", fast, slow)
-    assert item["ratio"] == pytest.approx(2.5) and not item["at_least"]
-    assert item["ratio_range"] == pytest.approx([4.6 / 2.0, 5.0 / 1.8])
-    table = bench.markdown({}, [item], {"date": "today", "device": "cpu", "python": "3"})
+def test_a_time_ratio_needs_both_sides_at_the_target():
+    fast = {"minutes": 2.0, "reached": True, "resolution_minutes": 0.2, "label": "the recipe",
+            "target_text": "loss 2.2"}
+    slow = {"minutes": 5.0, "reached": True, "resolution_minutes": 0.4, "label": "the tutorial",
+            "target_text": "loss 2.2", "cap_minutes": 8.0, "best": "2.150"}
+    both = bench.compare("r", "target", "target_slow", "minutes", fast, slow)
+    assert both["ratio"] == pytest.approx(2.5) and "not_reached" not in both
+    assert both["ratio_range"] == pytest.approx([4.6 / 2.0, 5.0 / 1.8])
+    table = bench.markdown({}, [both], {"date": "today", "device": "cpu", "python": "3"})
     assert "| r | minutes | 2.50x | 2.30x to 2.78x |" in table
-    capped = bench.compare("r", "target", "target_slow", "minutes", fast, {**slow, "reached": False})
-    assert capped["at_least"] and capped["ratio_range"][0] == pytest.approx(2.5)
-    assert "ratio" not in bench.compare("r", "target", "target_slow", "minutes", {**fast, "reached": False}, slow)
+
+    # One side stopped at its cap: no ratio (its cap is no lower bound on a time it never had), but
+    # what it reached, and when the other side got there.
+    capped = {**slow, "minutes": 8.1, "reached": False, "best": "2.310"}
+    for case, baseline, a, b in (("target", "target_slow", fast, capped), ("target_slow", "target", capped, fast)):
+        item = bench.compare("r", case, baseline, "minutes", a, b)
+        assert "ratio" not in item and "ratio_range" not in item and "at_least" not in item
+        assert item["not_reached"] == ("the tutorial does not reach loss 2.2 within 8 min (its cap) "
+                                       "(best score 2.310); the recipe reaches it in 2.00 min")
+        table = bench.markdown({("r", case): {**a, "what": "w", "peak_memory_mb": 1.0}}, [item],
+                               {"date": "today", "device": "cpu", "python": "3"})
+        assert f"| r | minutes | no ratio: {item['not_reached']} |" in table and "at least" not in table
+    rows = {("r", "target_slow"): {**capped, "what": "w", "peak_memory_mb": 1.0, "checks": [(8.1, 2.3, 9)]}}
+    assert "| r | target_slow | w | > 8 (cap) |" in bench.markdown(rows, [], {"date": "d", "device": "c", "python": "3"})
+
+    # A side with no cap (a whole run) that misses; and neither side there.
+    whole = {"minutes": 1.5, "reached": False, "label": "the recipe", "target_text": "accuracy 0.87", "best": "0.86"}
+    neither = bench.compare("r", "target", "target_slow", "minutes", whole, capped)
+    assert "ratio" not in neither and neither["not_reached"] == (
+        "the recipe does not reach accuracy 0.87 in its whole run (1.50 min) (best score 0.86); "
+        "the tutorial does not reach it within 8 min (its cap) (best score 2.310)")
     rate = bench.compare("r", "train", "train_slow", "rate", {"per_second": 30.0}, {"per_second": 12.0})
     assert rate["ratio"] == pytest.approx(2.5)
+    assert "ratio" not in bench.compare("r", "target", "target_slow", "minutes", fast, {"error": "exit 1"})
 
 
 @pytest.mark.real_data
@@ -203,6 +224,7 @@ def test_small_time_to_target_cases_train_score_and_compare(real_data, tmp_path)
         assert math.isfinite(row["score"]) and row["score"] > 0 and f"{row['score']:.3f}" in row["what"]
     targets = [item for item in report["comparisons"] if item["case"] == "target"]
     assert len(targets) == 2 and all("ratio" not in item for item in targets)  # no ratio without a time
+    assert all("does not reach" in item["not_reached"] and "(its cap)" in item["not_reached"] for item in targets)
 
 
 @pytest.mark.real_data
