@@ -87,10 +87,12 @@ def compare(recipe, case, baseline, what, a, b):
     elif "minutes" in a and "minutes" in b:
         if a["reached"] and b["reached"]:
             item["ratio"] = b["minutes"] / a["minutes"]
-            if "resolution_minutes" in a and "resolution_minutes" in b:
-                # Each crossing lies within its last check interval before the time reported.
-                item["ratio_range"] = [max(b["minutes"] - b["resolution_minutes"], 0.0) / a["minutes"],
-                                       b["minutes"] / max(a["minutes"] - a["resolution_minutes"], 1e-9)]
+            if "resolution_minutes" in a or "resolution_minutes" in b:
+                # Each crossing lies within its last check interval before the time reported (a side
+                # without checks, a whole run, is taken at its time).
+                a_res, b_res = a.get("resolution_minutes", 0.0), b.get("resolution_minutes", 0.0)
+                item["ratio_range"] = [max(b["minutes"] - b_res, 0.0) / a["minutes"],
+                                       b["minutes"] / max(a["minutes"] - a_res, 1e-9)]
         else:  # the sides that missed first, then when the other got there
             sides = sorted(((a, case), (b, baseline)), key=lambda side: side[0]["reached"])
             item["not_reached"] = "; ".join(_reach(row, name, first=index == 0)
