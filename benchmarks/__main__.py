@@ -74,19 +74,42 @@ def run_in_child(recipe, case, size):
 
 
 def compare(recipe, case, baseline, what, a, b):
-    """A ratio row: rates as case / baseline; minutes to a target as baseline / case (a speed-up)."""
+    """A ratio row: rates as case / baseline; minutes to a target as baseline / case (a speed-up).
+
+    A time-to-target ratio only where both sides reached the target (MLPerf's time-to-train rule):
+    a side stopped at its cap has no time to divide, and its cap is no lower bound on one. Then the
+    row says instead which side does not reach it within what, with its best score, and when the
+    other got there (`not_reached`).
+    """
     item = {"recipe": recipe, "case": case, "baseline": baseline, "what": what}
     if "per_second" in a and "per_second" in b:
         item["ratio"] = a["per_second"] / b["per_second"]
-    elif "minutes" in a and "minutes" in b and a["reached"]:
-        item["ratio"] = b["minutes"] / a["minutes"]
-        item["at_least"] = not b["reached"]  # the baseline never got there: its time is a lower bound
-        if "resolution_minutes" in a and "resolution_minutes" in b:
-            # Each crossing lies within its last check interval before the time reported.
-            low = max(b["minutes"] - b["resolution_minutes"], 0.0) if b["reached"] else b["minutes"]
-            item["ratio_range"] = [low / a["minutes"],
-                                   b["minutes"] / max(a["minutes"] - a["resolution_minutes"], 1e-9)]
+    elif "minutes" in a and "minutes" in b:
+        if a["reached"] and b["reached"]:
+            item["ratio"] = b["minutes"] / a["minutes"]
+            if "resolution_minutes" in a or "resolution_minutes" in b:
+                # Each crossing lies within its last check interval before the time reported (a side
+                # without checks, a whole run, is taken at its time).
+                a_res, b_res = a.get("resolution_minutes", 0.0), b.get("resolution_minutes", 0.0)
+                item["ratio_range"] = [max(b["minutes"] - b_res, 0.0) / a["minutes"],
+                                       b["minutes"] / max(a["minutes"] - a_res, 1e-9)]
+        else:  # the sides that missed first, then when the other got there
+            sides = sorted(((a, case), (b, baseline)), key=lambda side: side[0]["reached"])
+            item["not_reached"] = "; ".join(_reach(row, name, first=index == 0)
+                                            for index, (row, name) in enumerate(sides))
     return item
+
+
+def _reach(row, name, first):
+    """One side of a time-to-target comparison in words: when it reached the target, or what it got to."""
+    who = row.get("label", name)
+    target = row.get("target_text", f"the target {row.get('target', '')}".rstrip()) if first else "it"
+    if row["reached"]:
+        return f"{who} reaches {target} in {row['minutes']:.2f} min"
+    within = (f"within {row['cap_minutes']:g} min (its cap)" if "cap_minutes" in row
+              else f"in its whole run ({row['minutes']:.2f} min)")
+    best = row.get("best", f"{row['best_score']:.4g}" if "best_score" in row else "not recorded")
+    return f"{who} does not reach {target} {within} (best score {best})"
 
 
 def markdown(results, comparisons, about, minutes=None):
@@ -100,24 +123,29 @@ def markdown(results, comparisons, about, minutes=None):
         elif "minutes" in row:
             resolution = f"{row['resolution_minutes'] * 60:.2f}" if "resolution_minutes" in row else ""
             checks = str(len(row["checks"])) if "checks" in row else ""
-            targets.append(f"| {recipe} | {case} | {row['what']} | {row['minutes']:.2f} | {resolution} | {checks} | "
+            took = f"{row['minutes']:.2f}" if row["reached"] else (
+                f"> {row['cap_minutes']:g} (cap)" if "cap_minutes" in row else f"not within {row['minutes']:.2f}")
+            targets.append(f"| {recipe} | {case} | {row['what']} | {took} | {resolution} | {checks} | "
                            f"{'yes' if row['reached'] else 'no'} | {row['peak_memory_mb']:,.0f} |")
         else:
             step = f"{row['step_seconds_median']:.3f}" if "step_seconds_median" in row else ""
             rows.append(f"| {recipe} | {case} | {row['what']} | {row['per_second']:,.1f} | {row['unit']}/s | "
                         f"{step} | {row['peak_memory_mb']:,.0f} |")
     note = ["", ("A time to target is the check that first found the score at the target; the crossing lies "
-                 "within the resolution (the last check interval) before it.")]
+                 "within the resolution (the last check interval) before it. It counts training only, with "
+                 "the clock stopped while a check scores; each case's row says what else it includes or "
+                 "leaves out. \"> CAP\": not reached within that cap. A time ratio is given only where "
+                 "both sides reached the target.")]
     rows += ([""] + targets + note if len(targets) > 2 else []) + [
         "", "| recipe | comparison | ratio | range from the check intervals |", "| --- | --- | ---: | ---: |"]
     for item in comparisons:
-        ratio = "not measured"
-        if "ratio" in item:
-            ratio = ("at least " if item.get("at_least") else "") + f"{item['ratio']:.2f}x"
+        ratio = f"{item['ratio']:.2f}x" if "ratio" in item else "not measured"
+        if "not_reached" in item:
+            ratio = f"no ratio: {item['not_reached']}"
         span = ""
         if "ratio_range" in item:
             low, high = item["ratio_range"]
-            span = "" if item.get("at_least") else f"{low:.2f}x to {high:.2f}x"  # "at least": already a bound
+            span = f"{low:.2f}x to {high:.2f}x"
         rows.append(f"| {item['recipe']} | {item['what']} | {ratio} | {span} |")
     header = [f"Measured {about['date']} on {about['device']}; Python {about['python']}, "
               + ", ".join(f"{k} {v}" for k, v in about.items() if k in ("tensorflow", "keras")) + "."

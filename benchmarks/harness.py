@@ -59,8 +59,8 @@ def train_to_target(build, batches, score, target, check_seconds, cap_minutes, m
     in the last check interval before it (`resolution_minutes`). When fewer than `min_checks`
     checks came before that one, the run is repeated from the start (build() again, the dataset
     from its first batch) with closer checks, up to `attempts` runs in all.
-    Returns minutes, reached, the last score, start_score, resolution_minutes, check_seconds,
-    attempts and every (minutes, score, steps) check of the run reported.
+    Returns minutes, reached, the last score, best_score (the lowest, the start included), start_score,
+    resolution_minutes, check_seconds, attempts and every (minutes, score, steps) check of the run reported.
     """
     interval = check_seconds
     for attempt in range(1, attempts + 1):
@@ -117,6 +117,7 @@ def _train_until(model, batches, score, target, interval, cap_minutes):
     minutes, last, _ = watch.checks[-1]
     previous = watch.checks[-2][0] if len(watch.checks) > 1 else 0.0
     return {"minutes": minutes, "reached": last <= target, "score": last, "target": target,
+            "best_score": min([start_score] + [score for _, score, _ in watch.checks]),
             "start_score": start_score, "resolution_minutes": minutes - previous,
             "cap_minutes": cap_minutes, "checks": watch.checks}
 
