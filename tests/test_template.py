@@ -82,10 +82,18 @@ def test_a_copied_recipe_collects_its_own_tests_under_its_new_name(tmp_path, rec
     assert not any(original in line for line in imports if line != "[]"), imports
 
 
+# The recipes whose saved models hold their own Keras objects, and a small model of each: (module, builder).
+CUSTOM_MODELS = {
+    "forecast": ("config", "model", "lambda config, model: model.build_forecaster(config.Config(units=4), 2)"),
+    "sentiment": ("config", "model", "lambda config, model: model.build_classifier(config.Config(units=4, "
+                                     "ngram_buckets=64), 50)"),
+}
+
+
 def test_copies_register_their_keras_objects_under_their_own_names(tmp_path):
     # Import the original recipes and a copy of each in one process: every registered name leads to
     # the class of the module that registered it (a literal package name would make the copy's class
-    # answer for the original's saved models).
+    # answer for the original's saved models); then save and reload a model of each, original and copy.
     tree, env = copied_project(tmp_path, RECIPES[0], name=f"copy_of_{RECIPES[0]}")
     for recipe in RECIPES[1:]:
         shutil.copytree(tree / "recipes" / recipe, tree / "recipes" / f"copy_of_{recipe}")
@@ -96,11 +104,25 @@ def test_copies_register_their_keras_objects_under_their_own_names(tmp_path):
              "        importlib.import_module('.'.join(path.with_suffix('').parts))\n"
              "wrong = {key: obj.__module__ for key, obj in keras.saving.get_custom_objects().items()\n"
              "         if '>' in key and key.split('>')[0] != obj.__module__}\n"
-             "print('registered', len(keras.saving.get_custom_objects()), 'wrong', wrong)\n")
-    done = subprocess.run([sys.executable, "-c", probe], cwd=tree, env=env, capture_output=True, text=True,
-                          timeout=300, check=False)
+             "print('registered', len(keras.saving.get_custom_objects()), 'wrong', wrong)\n"
+             f"for recipe, (config, model, build) in {CUSTOM_MODELS!r}.items():\n"
+             "    for package in (f'recipes.{recipe}', f'recipes.copy_of_{recipe}'):\n"
+             "        parts = [importlib.import_module(f'{package}.{name}') for name in (config, model)]\n"
+             "        path = f'{sys.argv[1]}/{package}.keras'\n"
+             "        eval(build)(*parts).save(path)\n"
+             "        walk = lambda m: [x for layer in m.layers for x in [layer, *walk(layer)]] if hasattr(m, 'layers') else []\n"
+             "        own = {type(layer).__module__ for layer in walk(keras.saving.load_model(path))\n"
+             "               if not type(layer).__module__.startswith('keras')}\n"
+             "        print(package, 'reloaded with', sorted(own))\n")
+    done = subprocess.run([sys.executable, "-c", probe, str(tmp_path)], cwd=tree, env=env, capture_output=True,
+                          text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.strip().endswith("wrong {}"), done.stdout[-2000:]
+    lines = done.stdout.strip().splitlines()
+    assert lines[0].endswith("wrong {}"), done.stdout[-2000:]
+    reloaded = dict(line.split(" reloaded with ") for line in lines[1:])
+    assert len(reloaded) == 2 * len(CUSTOM_MODELS)
+    for package, modules in reloaded.items():  # each model comes back with its own recipe's classes
+        assert modules != "[]" and all(name.startswith(package + ".") for name in eval(modules)), (package, modules)
 
 
 def relative_imports(recipe_dir):

@@ -135,7 +135,6 @@ def batches(vectorizer, part, batch_size, shuffle_seed=None):
 
 
 def describe(name, part, classes):
-    counts = np.bincount(part.labels, minlength=len(classes))
-    shares = ", ".join(f"{classes[i]} {counts[i] / len(part.texts):.0%}" for i in np.argsort(-counts)[:5])
-    words = int(np.median([len(text.split()) for text in part.texts]))
-    return f"{name:<10} {len(part.texts):>6} texts ({shares}{', ...' if len(classes) > 5 else ''}), median {words} words"
+    counts = np.bincount(part.labels, minlength=len(classes)) / len(part.texts)
+    largest = ", ".join(f"{classes[i]} {counts[i]:.0%}" for i in np.argsort(-counts)[:5])
+    return f"{name:<10} {len(part.texts):>6} texts ({largest}{', ...' * (len(classes) > 5)})"

@@ -33,7 +33,7 @@ def main(argv=None):
     with reported(prog):
         parser = command_parser(prog, __doc__)
         parser.add_argument("--to", required=True, help="the CSV file to write (text,speaker)")
-        parser.add_argument("--speakers", type=int, default=5, help="keep the speeches of this many most frequent speakers")
+        parser.add_argument("--speakers", type=int, default=5, help="keep the N most frequent speakers (N >= 2)")
         args = parser.parse_args(argv)
         if args.speakers < 2:
             raise UserError(f"--speakers must be at least 2, got {args.speakers}")
