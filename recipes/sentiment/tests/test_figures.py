@@ -47,6 +47,20 @@ def test_the_paired_bootstrap_interval_matches_hand_computed_values():
     assert paired.compare(model_right, other_right, seed=0)["interval_95"] == [low, high]
 
 
+def test_the_blends_accuracy_is_held_out_not_in_sample():
+    # A positive review (index 9) among the negatives' logits, told apart only by a second logit no other
+    # review has. Fitted on all 20, the blend uses that logit and gets it right (in-sample 20/20); held out,
+    # its fold's blend never saw the second logit used and calls it negative: cross-validated 19/20.
+    recurrent = np.concatenate([np.linspace(2, 3, 9), [-1.0], -np.linspace(2, 3, 10)])
+    ngram = np.zeros(20)
+    ngram[9] = 10.0
+    logits, labels = np.stack([recurrent, ngram], axis=1), np.repeat([1, 0], 10)
+    for seed in (0, 1):
+        blend = train.fit_blend(logits, labels, seed=seed)
+        in_sample = np.mean(((logits @ np.array(blend["weights"]) + blend["bias"]) > 0) == labels)
+        assert in_sample == 1.0 and blend["validation_accuracy_cv"] == 19 / 20
+
+
 def test_scoring_keeps_every_review_in_order_and_scores_an_empty_one_as_predict_does(reviews_csv):
     config = train.Config(units=4, layers=1, embedding_dim=4, ngram_buckets=64)
     reviews = data.read_csv(reviews_csv)
