@@ -38,10 +38,15 @@ def bag_of_ngrams(train, val):
     return vectorizer, classifier, facts
 
 
+def probabilities(vectorizer, classifier, reviews):
+    """(reviews,) P(positive) of every review, in `reviews`' order (for paired comparisons)."""
+    return classifier.predict_proba(vectorizer.transform(reviews.texts))[:, 1]
+
+
 def scores(vectorizer, classifier, reviews):
     """Accuracy and AUC on `reviews`."""
     from sklearn.metrics import roc_auc_score
 
-    probabilities = classifier.predict_proba(vectorizer.transform(reviews.texts))[:, 1]
-    return {"accuracy": float(np.mean((probabilities >= 0.5) == reviews.labels)),
-            "auc": float(roc_auc_score(reviews.labels, probabilities))}
+    predicted = probabilities(vectorizer, classifier, reviews)
+    return {"accuracy": float(np.mean((predicted >= 0.5) == reviews.labels)),
+            "auc": float(roc_auc_score(reviews.labels, predicted))}

@@ -129,9 +129,7 @@ def fit(run):
 
 def train(run):
     """Train, save, then evaluate once on the test split beside the baselines; returns OUT/metrics.json's content."""
-    import keras
-
-    from . import data, model
+    from . import model, paired, scoring
 
     config = run.config
     vectorizer, classifier, parts, facts = fit(run)
@@ -139,38 +137,38 @@ def train(run):
     run.save(model.with_vectorizer(vectorizer, classifier), curves=("loss", "accuracy"))  # before any scoring
 
     # The test split is touched here, once, with the best epoch's weights; the baselines score it too.
+    # Every test review counts, an empty one included: the model's denominators are the split's size.
     train_part, test = parts["train"], parts["test"]
     started = time.perf_counter()
-    branches = model.with_branches(classifier)  # the combined probability and each branch's alone
-    names = list(branches.output)
-    branches.compile(loss={"probability": "binary_crossentropy"},
-                     metrics={name: [keras.metrics.BinaryAccuracy(name="accuracy"), keras.metrics.AUC(name="auc")]
-                              for name in names})
-    scored = run.evaluate(branches, data.token_batches(vectorizer, test, scoring_batch(run), config.max_words)
-                          .map(lambda tokens, label: (tokens, {name: label for name in names})))
-    if len(names) == 1:  # --no-ngrams: one output, whose metrics Keras names without the output's name
-        scored = {f"probability_{k}": scored[k] for k in ("accuracy", "auc")} | {"loss": scored["loss"]}
-    scores = {"loss": scored["loss"], **{k: scored[f"probability_{k}"] for k in ("accuracy", "auc")}}
+    probabilities = scoring.score_reviews(model.with_branches(classifier), vectorizer, test, scoring_batch(run))
     test_seconds = time.perf_counter() - started
     majority = int(train_part.labels.mean() >= 0.5)
     ngram_vectorizer, ngram_classifier, ngram_facts_tfidf = baseline.bag_of_ngrams(train_part, parts["validation"])
+    probabilities["bag_of_ngrams"] = baseline.probabilities(ngram_vectorizer, ngram_classifier, test)
+    figures = {name: scoring.figures(test.labels, values) for name, values in probabilities.items()}
+    scores = figures["probability"]  # the model's: loss, accuracy, AUC and the count of reviews scored
     baselines = {
-        "bag_of_ngrams": {**baseline.scores(ngram_vectorizer, ngram_classifier, test), **ngram_facts_tfidf},
+        "bag_of_ngrams": {**{k: figures["bag_of_ngrams"][k] for k in ("accuracy", "auc")}, **ngram_facts_tfidf},
         "majority": {"name": f"majority class of the training split ({'positive' if majority else 'negative'})",
                      "accuracy": float(np.mean(test.labels == majority)), "auc": 0.5},
     }
     if config.ngrams:  # the model's own n-gram branch alone: Naive-Bayes-scaled logistic regression (NBSVM)
         baselines["ngram_branch"] = {"name": f"the model's n-gram branch alone: NB-scaled logistic regression on "
                                              f"word 1-{config.ngram_order}-grams",
-                                     **{k: scored[f"ngram_branch_{k}"] for k in ("accuracy", "auc")}, **ngram_facts}
+                                     **{k: figures["ngram_branch"][k] for k in ("accuracy", "auc")}, **ngram_facts}
         baselines["recurrent_branch"] = {"name": "the model's recurrent network alone",
-                                         **{k: scored[f"recurrent_branch_{k}"] for k in ("accuracy", "auc")}}
-    print_comparison(f"test split ({len(test)} reviews)", scores,
+                                         **{k: figures["recurrent_branch"][k] for k in ("accuracy", "auc")}}
+    # "Beats" needs a paired test on the same reviews: McNemar's on who is right where, and a bootstrap interval.
+    model_right = scoring.right(test.labels, probabilities["probability"])
+    comparisons = {name: paired.compare(model_right, scoring.right(test.labels, probabilities[name]), seed=config.seed)
+                   for name in ("ngram_branch", "recurrent_branch", "bag_of_ngrams") if name in probabilities}
+    print_comparison(f"test split ({len(test)} reviews)", {k: scores[k] for k in ("loss", "accuracy", "auc")},
                      {name.replace("_", " "): {k: b[k] for k in ("accuracy", "auc")} for name, b in baselines.items()})
+    paired.print_paired(comparisons)
     return run.finish({
         "data": source, "sizes": {k: len(v) for k, v in parts.items()},
-        "validation": run.best_epoch_logs(), "test": scores, "baselines": baselines, "test_seconds": test_seconds,
-        **({"blend": blend} if blend else {}),
+        "validation": run.best_epoch_logs(), "test": scores, "baselines": baselines, "paired": comparisons,
+        "test_seconds": test_seconds, **({"blend": blend} if blend else {}),
     })
 
 
@@ -181,19 +179,18 @@ def validate(run):
 
     from shared.artifacts import publish
 
-    from . import data, model
+    from . import model, scoring
 
-    config = run.config
     vectorizer, classifier, parts, facts = fit(run)
     branches = model.with_branches(classifier)  # the classifier as users get it, and each branch alone
-    val_batches = data.token_batches(vectorizer, parts["validation"], scoring_batch(run), config.max_words)
-    labels = np.concatenate([label.numpy() for _, label in val_batches])  # the batches' order: no shuffling
-    probabilities = branches.predict(val_batches.map(lambda tokens, label: tokens), verbose=0)  # {name: (n, 1)}
-    accuracy = {name: float(np.mean((values[:, 0] > 0.5) == labels)) for name, values in probabilities.items()}
+    val = parts["validation"]  # every review scored, an empty one included
+    probabilities = scoring.score_reviews(branches, vectorizer, val, scoring_batch(run))  # {name: (reviews,)}
+    accuracy = {name: float(np.mean(scoring.right(val.labels, values))) for name, values in probabilities.items()}
     rows = run.history["epochs"]
     best = min(range(len(rows)), key=lambda i: float(rows[i]["val_loss"]))
     blend = facts.pop("blend", None)
-    # The network's validation logs (run.best_epoch_logs) are the recurrent branch's alone. With n-grams the
+    # The network's validation logs (run.best_epoch_logs) are the recurrent branch's alone, over the reviews
+    # with a token (training's batches drop the others); "accuracy" counts every review. With n-grams the
     # blend was fitted on these reviews, so "probability" is in-sample; compare designs by the blend's
     # cross-validated accuracy.
     result = {"validation": run.best_epoch_logs(), "accuracy": accuracy, "best_epoch": best + 1,
