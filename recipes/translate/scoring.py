@@ -5,10 +5,16 @@ sentences (its default 13a tokenizer, case-sensitive); the case-insensitive figu
 reported beside it. chrF is sacrebleu's corpus chrF (character 6-grams, case-sensitive), which
 gives partial credit for a word with the wrong ending. Source length counts the Spanish words
 (punctuation not counted).
+
+Tatoeba gives some Spanish sentences several English translations (10.4% of the default test
+pairs share their source with another pair). The headline figures score each distinct source
+(by its normalised text) once, against all of its references; the single-reference figures
+(`*_single_reference`: every pair once, against its own English only, as in runs before this
+change) stay beside them for comparison.
 """
 import time
 
-import sacrebleu
+from sacrebleu.metrics import BLEU, CHRF
 
 from . import data
 
@@ -17,12 +23,59 @@ BUCKETS = ((1, 5), (6, 10), (11, None))  # source words
 
 def bleu(hypotheses, references, lowercase=False):
     """sacrebleu corpus BLEU (0-100), one reference per hypothesis."""
-    return sacrebleu.corpus_bleu(list(hypotheses), [list(references)], lowercase=lowercase).score
+    return BLEU(lowercase=lowercase).corpus_score(list(hypotheses), [list(references)]).score
 
 
 def chrf(hypotheses, references):
     """sacrebleu corpus chrF (0-100), one reference per hypothesis."""
-    return sacrebleu.corpus_chrf(list(hypotheses), [list(references)]).score
+    return CHRF().corpus_score(list(hypotheses), [list(references)]).score
+
+
+def grouped(sources, hypotheses, references):
+    """(one hypothesis per distinct source, reference streams) for sacrebleu's several-reference scoring.
+
+    Sources are compared by their normalised text; each keeps the hypothesis of its first pair and
+    all of its references. Stream i holds every source's i-th reference, or None where a source has
+    fewer (sacrebleu skips None; an empty string would count as an empty reference)."""
+    first, hyps, refs = {}, [], []
+    for source, hypothesis, reference in zip(sources, hypotheses, references):
+        key = data.normalize(source)
+        if key not in first:
+            first[key] = len(hyps)
+            hyps.append(hypothesis)
+            refs.append([])
+        refs[first[key]].append(reference)
+    streams = [[r[i] if i < len(r) else None for r in refs] for i in range(max(map(len, refs), default=1))]
+    return hyps, streams
+
+
+METRICS = {"bleu": BLEU, "bleu_lowercase": lambda: BLEU(lowercase=True), "chrf": CHRF}  # name -> new metric
+
+
+def corpus_scores(hypotheses, pairs):
+    """{bleu, bleu_lowercase, chrf: each distinct source once against all its references; sources; and the
+    same three as `*_single_reference`: each pair once against its own reference} for pairs.spanish's hypotheses."""
+    hyps, streams = grouped(pairs.spanish, hypotheses, pairs.english)
+    result = {"sources": len(hyps)}
+    for name, metric in METRICS.items():
+        result[name] = metric().corpus_score(hyps, streams).score
+        result[name + "_single_reference"] = metric().corpus_score(list(hypotheses), [list(pairs.english)]).score
+    return result
+
+
+def references(pairs):
+    """How the test split's references group by source, and sacrebleu's signature of each reported figure."""
+    hyps, streams = grouped(pairs.spanish, pairs.english, pairs.english)
+    counts = [sum(stream[i] is not None for stream in streams) for i in range(len(hyps))]
+    result = {"pairs": len(pairs), "sources": len(hyps), "pairs_sharing_a_source": sum(n for n in counts if n > 1),
+              "most_references": max(counts, default=0), "signatures": {}}
+    for name, metric in METRICS.items():  # a signature needs a scored corpus (it names the reference count)
+        several, one = metric(), metric()
+        several.corpus_score(hyps, streams)
+        one.corpus_score(list(pairs.english), [list(pairs.english)])
+        result["signatures"][name] = str(several.get_signature())
+        result["signatures"][name + "_single_reference"] = str(one.get_signature())
+    return result
 
 
 def source_words(sentence):
@@ -30,22 +83,21 @@ def source_words(sentence):
 
 
 def by_length(hypotheses, pairs):
-    """{bucket name: {"sentences": n, "bleu": corpus BLEU of that bucket}}."""
+    """{bucket name: {"sentences": pairs, "sources", "bleu" (all references), "bleu_single_reference"}}."""
     result = {}
     for low, high in BUCKETS:
         chosen = [i for i, s in enumerate(pairs.spanish) if low <= source_words(s) and (high is None or
                                                                                         source_words(s) <= high)]
         name = f"{low}-{high}" if high else f"{low}+"
-        result[name] = {"sentences": len(chosen),
-                        "bleu": bleu([hypotheses[i] for i in chosen], [pairs.english[i] for i in chosen])
-                        if chosen else None}
+        scores = corpus_scores([hypotheses[i] for i in chosen], pairs.subset(chosen)) if chosen else {}
+        result[name] = {"sentences": len(chosen), "sources": scores.get("sources", 0), "bleu": scores.get("bleu"),
+                        "bleu_single_reference": scores.get("bleu_single_reference")}
     return result
 
 
 def baseline_scores(name, hypotheses, test, **facts):
-    """A baseline's corpus BLEU (case-sensitive and lowercased) and chrF on the test split."""
-    return {"name": name, "bleu": bleu(hypotheses, test.english),
-            "bleu_lowercase": bleu(hypotheses, test.english, True), "chrf": chrf(hypotheses, test.english), **facts}
+    """A baseline's corpus BLEU (case-sensitive and lowercased) and chrF on the test split (corpus_scores)."""
+    return {"name": name, **corpus_scores(hypotheses, test), **facts}
 
 
 def score_test_split(translator, test, beam_size, speed_sentences=1000, samples=10):
@@ -54,16 +106,14 @@ def score_test_split(translator, test, beam_size, speed_sentences=1000, samples=
     started = time.perf_counter()
     greedy = [translator.text(ids) for ids in translator.translate_ids(sources)]
     greedy_seconds = time.perf_counter() - started
-    report = {"test": {"bleu": bleu(greedy, test.english), "bleu_lowercase": bleu(greedy, test.english, True),
-                       "chrf": chrf(greedy, test.english), "decoding": "greedy", "sentences": len(test),
-                       "decode_seconds": greedy_seconds,
-                       "by_source_length": by_length(greedy, test)},
+    report = {"scoring": references(test),
+              "test": {**corpus_scores(greedy, test), "decoding": "greedy", "sentences": len(test),
+                       "decode_seconds": greedy_seconds, "by_source_length": by_length(greedy, test)},
               "baseline": baseline_scores("copy the Spanish source", test.spanish, test)}
     if beam_size > 1:
         started = time.perf_counter()
         beam = [translator.text(ids) for ids in translator.translate_ids(sources, beam_size)]
-        report["beam"] = {"beam_size": beam_size, "bleu": bleu(beam, test.english),
-                          "bleu_lowercase": bleu(beam, test.english, True), "chrf": chrf(beam, test.english),
+        report["beam"] = {"beam_size": beam_size, **corpus_scores(beam, test),
                           "decode_seconds": time.perf_counter() - started, "by_source_length": by_length(beam, test)}
     # Speed: batched greedy translation of the first `speed_sentences` test sentences, raw strings to strings.
     chosen = test.spanish[:speed_sentences]
@@ -77,19 +127,25 @@ def score_test_split(translator, test, beam_size, speed_sentences=1000, samples=
 
 
 def print_report(report):
-    test, base = report["test"], report["baseline"]
-    print(f"\ntest split ({test['sentences']:,} pairs), sacrebleu corpus BLEU (case-sensitive / lowercased) "
-          "and chrF:")
-    print(f"  greedy            {test['bleu']:6.2f} / {test['bleu_lowercase']:6.2f}   chrF {test['chrf']:6.2f}")
+    test, base, refs = report["test"], report["baseline"], report["scoring"]
+    print(f"\ntest split ({refs['pairs']:,} pairs, {refs['sources']:,} distinct Spanish sources, up to "
+          f"{refs['most_references']} English references each), sacrebleu corpus BLEU (case-sensitive / lowercased) "
+          "and chrF, each source once against all its references; in brackets BLEU against each pair's own "
+          "reference alone:")
+
+    def line(label, row):
+        print(f"  {label:<17} {row['bleu']:6.2f} / {row['bleu_lowercase']:6.2f}   chrF {row['chrf']:6.2f}   "
+              f"({row['bleu_single_reference']:6.2f})")
+
+    line("greedy", test)
     if "beam" in report:
-        beam = report["beam"]
-        print(f"  beam {beam['beam_size']:<12} {beam['bleu']:6.2f} / {beam['bleu_lowercase']:6.2f}   "
-              f"chrF {beam['chrf']:6.2f}")
-    print(f"  copy the source   {base['bleu']:6.2f} / {base['bleu_lowercase']:6.2f}   chrF {base['chrf']:6.2f}")
+        line(f"beam {report['beam']['beam_size']}", report["beam"])
+    line("copy the source", base)
     if "retrieval_baseline" in report:
-        near = report["retrieval_baseline"]
-        print(f"  nearest training  {near['bleu']:6.2f} / {near['bleu_lowercase']:6.2f}   chrF {near['chrf']:6.2f}"
-              f"   (English of the most similar training sentence, {near['analyzer']})")
+        line("nearest training", report["retrieval_baseline"])
+        print(f"    (nearest training: the English of the most similar training sentence, "
+              f"{report['retrieval_baseline']['analyzer']})")
+    print(f"  signature: {refs['signatures']['bleu']}")
     print("  greedy BLEU by source length: " + ", ".join(
         f"{name} words {row['bleu']:.2f} ({row['sentences']})" for name, row in test["by_source_length"].items()
         if row["bleu"] is not None))

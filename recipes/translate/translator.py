@@ -22,11 +22,10 @@ from shared.errors import UserError, reported
 from shared.inference import compiled, load_run, state_count
 from shared.progress import Progress
 
-from . import data
+from . import data, search
 from .config import Config
 
 RECIPE = __name__.split(".")[-2]
-LENGTH_PENALTY = 0.6  # beam search ranks finished translations by log P / ((5 + length) / 6) ** 0.6 (GNMT)
 
 
 class Translator:
@@ -113,48 +112,28 @@ class Translator:
         return [_until_end(row, self.end) for row in outputs], attention if return_attention else None
 
     def beam(self, sources, beam_size):
-        """Beam search for a batch of source id lists: keeps the `beam_size` best partial translations
-        (by summed log-probability) per sentence; returns the best finished one by length-penalised score."""
+        """Beam search of width `beam_size` for a batch of source id lists (search.beam_search: finished
+        translations kept apart, the best by length-penalised score returned); width 1 is greedy decoding."""
+        if beam_size == 1:
+            return self.greedy(sources)[0]
         from keras import ops
 
         source, memory, states = self._encode(sources)
         batch, k = len(sources), beam_size
         take = np.repeat(np.arange(batch), k)  # row b * k + j is beam j of sentence b
         source, memory = source[take], ops.take(memory, take, axis=0)
-        states = [ops.take(state, take, axis=0) for state in states]
-        scores = np.full((batch, k), -np.inf)
-        scores[:, 0] = 0.0  # one live beam at first, so the k beams do not start as copies
-        previous = np.full(batch * k, self.target_vocab.index[data.START], dtype="int32")
-        history = np.zeros((batch, k, 0), dtype="int32")
-        finished = np.zeros((batch, k), dtype=bool)
-        for _ in range(self.max_len + 1):
+
+        def step(previous, states):
             logits, _, states = self._step(previous, memory, source, states)
             logits[:, self.banned] = -np.inf
-            log_p = logits - _logsumexp(logits)  # (batch * k, vocab)
-            # A finished beam stays as it is: it may only emit padding, at no cost.
-            log_p[finished.ravel()] = -np.inf
-            log_p[finished.ravel(), 0] = 0.0
-            vocab = log_p.shape[1]
-            candidates = (scores[:, :, None] + log_p.reshape(batch, k, vocab)).reshape(batch, k * vocab)
-            if k == 1:
-                best = candidates.argmax(axis=1)[:, None]
-            else:
-                best = np.argpartition(-candidates, k - 1, axis=1)[:, :k]
-                best = np.take_along_axis(best, np.argsort(-np.take_along_axis(candidates, best, 1), 1,
-                                                           kind="stable"), 1)
-            beam, token = best // vocab, (best % vocab).astype("int32")  # (batch, k) each
-            scores = np.take_along_axis(candidates, best, 1)
-            history = np.concatenate([np.take_along_axis(history, beam[:, :, None], 1), token[:, :, None]], 2)
-            finished = np.take_along_axis(finished, beam, 1) | (token == self.end)
-            rows = (np.arange(batch)[:, None] * k + beam).ravel()
-            states = [ops.take(state, rows, axis=0) for state in states]
-            previous = token.ravel()
-            if finished.all():
-                break
-        lengths = np.array([[len(_until_end(h, self.end)) + 1 for h in row] for row in history])
-        ranked = scores / (((5.0 + lengths) / 6.0) ** LENGTH_PENALTY)
-        choice = ranked.argmax(axis=1)
-        return [_until_end(history[b, choice[b]], self.end) for b in range(batch)]
+            return search.log_softmax(logits), states  # (batch * k, vocab)
+
+        def reorder(states, rows):
+            return [ops.take(state, rows, axis=0) for state in states]
+
+        best, _ = search.beam_search(step, reorder(states, take), reorder, batch, k,
+                                     self.target_vocab.index[data.START], self.end, self.max_len)
+        return best
 
     def translate_ids(self, sources, beam_size=1, batch_size=256, progress=None):
         """Target id lists for source id lists, batched by length; beam search when beam_size > 1.
@@ -188,11 +167,6 @@ class Translator:
 def _until_end(ids, end):
     ids = [int(i) for i in ids]
     return ids[: ids.index(end)] if end in ids else ids
-
-
-def _logsumexp(logits):
-    top = logits.max(axis=1, keepdims=True)
-    return top + np.log(np.exp(logits - top).sum(axis=1, keepdims=True))
 
 
 def load(model_dir):
