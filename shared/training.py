@@ -149,9 +149,26 @@ class _NamesItsFile:
 
 
 class _Backup(_NamesItsFile, keras.callbacks.BackupAndRestore):
+    """BackupAndRestore that writes the SHA-256 of latest.weights.h5 once the file is complete.
+
+    A save cut short (a full disk, a kill) can leave a file that h5py reads without error but that
+    lacks layers (Keras's load then fails with a ValueError): check_resumable compares the digest.
+    """
+
     @property
     def written_file(self):
         return self._weights_path
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, logs)
+        weights = Path(self._weights_path)
+        if weights.is_file():
+            with writing(_digest_path(weights)):
+                _digest_path(weights).write_text(data.sha256(weights), encoding="utf-8")
+
+
+def _digest_path(weights):
+    return weights.with_name(weights.name + ".sha256")
 
 
 class _Checkpoint(_NamesItsFile, keras.callbacks.ModelCheckpoint):
@@ -352,7 +369,11 @@ def check_resumable(workdir, config_json):
         raise UserError(f"{backup / 'training_metadata.json'}: damaged (not the backup's JSON epoch record); "
                         f"{fresh}") from None
     weights = backup / "latest.weights.h5"
-    if weights.exists() and not _readable_h5(weights):
+    digest = _digest_path(weights)
+    if weights.exists() and digest.is_file() and digest.read_text(encoding="utf-8").strip() != data.sha256(weights):
+        raise UserError(f"{weights}: damaged (its SHA-256 is not the one written after the last complete backup, "
+                        f"{digest.name}: a full disk or a kill while it was written); {fresh}")
+    if weights.exists() and not _readable_h5(weights):  # a backup from before the digest was kept
         raise UserError(f"{weights}: damaged (truncated, or not a readable HDF5 weights file: a full disk or "
                         f"a kill while it was written); {fresh}")
 

@@ -272,6 +272,26 @@ def test_export_on_a_full_disk_keeps_the_earlier_export(tmp_path, capsys):
     assert (target / "saved_model.pb").read_bytes() == b"the earlier export"
 
 
+def test_a_backup_cut_short_is_refused_by_its_digest(tmp_path):
+    import h5py
+
+    from shared import training
+    from tiny import Interrupt, tiny_gru, tiny_problem
+
+    model = tiny_gru()
+    training.compile_model(model, lr=0.05, clipnorm=1.0, loss="binary_crossentropy")
+    x, y = tiny_problem()
+    with pytest.raises(KeyboardInterrupt):  # killed after the first epoch's backup
+        training.fit(model, (x, y), (x, y), tmp_path, epochs=3, patience=3, verbose=0, config_json="settings",
+                     extra_callbacks=[Interrupt(0)])
+    training.check_resumable(tmp_path, "settings")  # complete: accepted
+    weights = tmp_path / "backup" / "latest.weights.h5"
+    with h5py.File(weights, "a") as handle:  # a save that stopped after some layers: valid HDF5
+        del handle[next(iter(handle.keys()))]
+    with pytest.raises(UserError, match=r"latest\.weights\.h5: damaged \(its SHA-256 .* to start afresh"):
+        training.check_resumable(tmp_path, "settings")
+
+
 def test_a_truncated_backup_is_refused_at_the_resume_check_with_its_fix(tmp_path):
     from shared import training
     from tiny import tiny_gru
