@@ -12,11 +12,14 @@ import zipfile
 from pathlib import Path
 
 from shared.data import sha256
-from shared.errors import UserError
+from shared.errors import UserError, writing
 
 
 def publish(out_dir, files, model=None, stale=()):
     """Write {name: text or bytes} files, then the Keras model as out_dir/model.keras, each atomically.
+
+    A failure (a full disk: OSError ENOSPC naming the file) removes every temporary file and
+    leaves the folder's earlier files as they were.
 
     `stale`: names of an earlier run's files that describe the model being replaced (its metrics),
     removed once the new files are in place, so a folder never pairs a new model with old figures.
@@ -27,19 +30,22 @@ def publish(out_dir, files, model=None, stale=()):
     try:
         for name, text in files.items():
             temporary = out_dir / f".{name}.partial"
-            if isinstance(text, bytes):
-                temporary.write_bytes(text)
-            else:
-                temporary.write_text(text, encoding="utf-8")
             staged.append((temporary, out_dir / name))
+            with writing(out_dir / name):
+                if isinstance(text, bytes):
+                    temporary.write_bytes(text)
+                else:
+                    temporary.write_text(text, encoding="utf-8")
         if model is not None:
             model_file = out_dir / ".model.partial.keras"  # Keras insists on the .keras suffix
-            model.save(model_file)
             staged.append((model_file, out_dir / "model.keras"))
+            with writing(out_dir / "model.keras"):
+                model.save(model_file)
             sums = out_dir / f".{CHECKSUMS}.partial"
-            sums.write_text("".join(f"{sha256(partial)}  {final.name}\n" for partial, final in staged),
-                            encoding="utf-8")
             staged.insert(-1, (sums, out_dir / CHECKSUMS))  # in place before the model, like the rest
+            with writing(out_dir / CHECKSUMS):
+                sums.write_text("".join(f"{sha256(partial)}  {final.name}\n" for partial, final in staged
+                                        if partial != sums), encoding="utf-8")
     except BaseException:
         for temporary, _ in staged:
             temporary.unlink(missing_ok=True)

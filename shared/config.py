@@ -19,6 +19,7 @@ from pathlib import Path
 from shared.errors import UserError
 
 STRATEGIES = ("auto", "mirrored", "multiworker")  # --strategy: shared.device makes each
+SEED_MAX = 2**32 - 1
 
 
 def option(default, help, *, choices=None, bounds=None):
@@ -41,7 +42,8 @@ class TrainConfig:
     lr_schedule: str = option("constant", "learning rate: constant, or cosine decay to 0 over all epochs",
                               choices=("constant", "cosine"))
     patience: int = option(2, "stop after this many epochs without a lower validation loss", bounds="[1, inf)")
-    seed: int = option(0, "seed for shuffling, splits and weight initialisation")
+    seed: int = option(0, "seed for shuffling, splits and weight initialisation",
+                       bounds=f"[0, {SEED_MAX}]")  # what numpy's seeding takes
     mixed_precision: bool = option(False, "float16 compute on GPU (bfloat16 on CPU), float32 outputs")
     strategy: str = option("auto", "devices to train on: auto (mirrored when this machine has several GPUs), "
                                    "mirrored (every local GPU), multiworker (the machines in TF_CONFIG)",
@@ -98,7 +100,13 @@ def command_parser(prog, description=None):
 def parse(cls, argv, *, recipe, description=None, epilog=None, prog=None):
     """Parse argv (None: sys.argv) into a validated cls; `out` defaults to runs/RECIPE."""
     parser = build_parser(cls, prog or f"python -m recipes.{recipe}", description, epilog)
+    if "out" in {field.name for field in dataclasses.fields(cls)}:
+        parser.set_defaults(out=None)  # None: --out left out; "" given explicitly is a mistake
     args = parser.parse_args(argv)
+    if getattr(args, "out", None) is not None and not args.out.strip():
+        raise UserError(f"--out {args.out!r}: empty; give a folder, or leave --out out for runs/{recipe}")
+    if getattr(args, "out", "") is None:
+        args.out = ""
     config = cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls)})
     validate(config)
     if not config.out:

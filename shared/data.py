@@ -16,12 +16,17 @@ import contextlib
 import hashlib
 import os
 import shutil
+import socket
+import threading
+import urllib.parse
 import warnings
 from pathlib import Path
 
-from shared.errors import UserError
+from shared.errors import UserError, is_full_disk
 
-OFFLINE_ADVICE = "set RECIPES_DATA_DIR to a local copy, or pass your own file"
+OFFLINE_ADVICE = ("without a network, set RECIPES_DATA_DIR to a folder laid out like the data README "
+                  "(imdb/train.csv, spa-eng/spa.txt, stocks/TICKER.csv, text/tinyshakespeare.txt), "
+                  "or pass your own file")
 
 
 def data_root():
@@ -31,7 +36,51 @@ def data_root():
 
 
 def cache_root():
-    return Path(os.environ.get("RECIPES_CACHE_DIR", "~/.cache/rnn-recipes")).expanduser()
+    """RECIPES_CACHE_DIR (default ~/.cache/rnn-recipes), created; a one-line UserError if it cannot be."""
+    value = os.environ.get("RECIPES_CACHE_DIR", "~/.cache/rnn-recipes")
+    path = Path(value).expanduser()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UserError(f"RECIPES_CACHE_DIR={value}: cannot create the folder {path} "
+                        f"({error.strerror or error}); set RECIPES_CACHE_DIR to a folder you can write") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise UserError(f"RECIPES_CACHE_DIR={value}: the folder {path} is not writable; "
+                        "set RECIPES_CACHE_DIR to a folder you can write")
+    return path
+
+
+PROBE_SECONDS = 8  # a reachable host answers a TCP connect in well under a second
+
+
+def check_reachable(url, what):
+    """A one-line UserError within PROBE_SECONDS when the host of `url` takes no TCP connection.
+
+    The loaders (tfds, keras.utils.get_file) retry an unreachable host for minutes; this answers
+    first. The connect runs in a daemon thread so that a hanging name lookup is bounded too,
+    and Ctrl-C in the wait ends it at once. file:// and other local URLs are not probed.
+    """
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https", "ftp") or not parts.hostname:
+        return
+    port = parts.port or {"http": 80, "https": 443, "ftp": 21}[parts.scheme]
+    outcome = []
+
+    def connect():
+        try:
+            socket.create_connection((parts.hostname, port), timeout=PROBE_SECONDS).close()
+            outcome.append(None)
+        except OSError as error:
+            outcome.append(error)
+
+    probe = threading.Thread(target=connect, name="reachability probe", daemon=True)
+    probe.start()
+    probe.join(PROBE_SECONDS)
+    if outcome == [None]:
+        return
+    reason = (getattr(outcome[0], "strerror", None) or str(outcome[0])) if outcome else "no answer"
+    raise UserError(f"cannot reach {parts.hostname}:{port} to download {what} ({reason}, within "
+                    f"{PROBE_SECONDS} s); {OFFLINE_ADVICE}")
 
 
 def locate(relative, fetch):
@@ -73,6 +122,8 @@ def fetch_file(origin, name, folder, expected_sha256=None, extract=False):
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)  # get_file falls back to /tmp/.keras for a missing folder
     target = folder / name
+    if not target.exists():  # else get_file finds it in the cache and stays offline
+        check_reachable(origin, name)
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -86,6 +137,9 @@ def fetch_file(origin, name, folder, expected_sha256=None, extract=False):
     except Exception as error:  # get_file re-raises fetch failures as a bare Exception
         target.unlink(missing_ok=True)
         raise UserError(f"could not download {origin} ({_reason(error)}); {OFFLINE_ADVICE}") from None
+    except BaseException:  # Ctrl-C, SIGTERM: get_file removes its own partial file; this is in case it did not
+        target.unlink(missing_ok=True)
+        raise
     skipped = [str(w.message) for w in caught if "Skipping invalid path" in str(w.message)]
     failed = [str(w.message) for w in caught if "Could not extract" in str(w.message)]
     if skipped or failed:
@@ -109,16 +163,61 @@ def catalog(name, split, cache):
 
     `tfds.load` downloads the source once into cache/tensorflow_datasets, checks it
     against the checksums tfds registers for it, and prepares the split. Text features
-    come out as bytes.
+    come out as bytes. Before a download, the source's host is probed (check_reachable):
+    tfds retries an unreachable one for minutes. tfds waits for its download threads, so it
+    runs in a thread of its own here and Ctrl-C ends the wait at once; a failed or interrupted
+    fetch removes the partial files it began (tfds's `*.tmp.*` and `*.incomplete*`).
     """
     import tensorflow_datasets as tfds  # here: TensorFlow loads only when a dataset is fetched
 
+    folder = Path(cache) / "tensorflow_datasets"
+    if not _prepared(folder, name):
+        for url in sorted(getattr(tfds.builder_cls(name), "url_infos", None) or {}):
+            check_reachable(url, f"the {name} dataset")
+    before = set(_partial_files(folder))
     try:
-        dataset = tfds.load(name, split=split, data_dir=str(Path(cache) / "tensorflow_datasets"),
-                            shuffle_files=False)
-    except (OSError, ConnectionError) as error:
-        raise UserError(f"could not download the {name} dataset ({error}); {OFFLINE_ADVICE}") from None
-    return list(tfds.as_numpy(dataset))
+        dataset = _in_thread(lambda: tfds.load(name, split=split, data_dir=str(folder), shuffle_files=False))
+        return list(tfds.as_numpy(dataset))
+    except BaseException as error:
+        for partial in set(_partial_files(folder)) - before:
+            if partial.is_dir():
+                shutil.rmtree(partial, ignore_errors=True)
+            else:
+                partial.unlink(missing_ok=True)
+        if isinstance(error, (OSError, ConnectionError)) and not is_full_disk(error):
+            raise UserError(f"could not download the {name} dataset ({error}); {OFFLINE_ADVICE}") from None
+        raise
+
+
+def _prepared(folder, name):
+    """Whether tfds has prepared `name` in folder: its dataset_info.json, outside any unfinished build."""
+    return any("incomplete" not in str(info) for info in (folder / name).glob("**/dataset_info.json"))
+
+
+def _partial_files(folder):
+    """What tfds writes while a download or build is under way (renamed when it completes)."""
+    if not folder.is_dir():
+        return []
+    return [path for path in folder.rglob("*") if ".tmp." in path.name or "incomplete" in path.name]
+
+
+def _in_thread(function):
+    """function() in a daemon thread, its result or exception passed on; Ctrl-C in the wait raises at once."""
+    outcome = {}
+
+    def body():
+        try:
+            outcome["value"] = function()
+        except BaseException as error:  # noqa: BLE001  (passed on to the caller's thread)
+            outcome["error"] = error
+
+    worker = threading.Thread(target=body, name="download", daemon=True)
+    worker.start()
+    while worker.is_alive():
+        worker.join(0.2)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
 
 
 @contextlib.contextmanager

@@ -18,6 +18,8 @@ import importlib.util
 import os
 import sys
 
+from shared import errors
+
 
 @dataclasses.dataclass(frozen=True)
 class Command:
@@ -27,9 +29,32 @@ class Command:
 
 
 def dispatch(package, commands, argv=None):
-    """Run the command argv[0] names with the rest of argv; else the first (default) command with all of it."""
+    """Run the command argv[0] names with the rest of argv; else the first (default) command with all of it.
+
+    argv None: this is the process's command line (`python -m`), and a command that ends on Ctrl-C,
+    SIGTERM or a full disk leaves the process at once (see shared.errors.leave_at_once). A reader that
+    closes the pipe early (`--help | head -1`) ends the command quietly, exit status 141 like SIGPIPE.
+    """
+    whole_process = argv is None
+    errors.leave_at_once = False
     argv = sys.argv[1:] if argv is None else list(argv)
-    quiet_start()
+    try:
+        check_backend(f"python -m {package}")
+        quiet_start()
+        try:
+            return _run(package, commands, argv)
+        finally:
+            sys.stdout.flush()  # here, where a closed pipe can still be caught, not at interpreter exit
+    except BrokenPipeError:
+        _stdout_to_devnull()
+        raise SystemExit(141) from None
+    except SystemExit:
+        if whole_process and errors.leave_at_once:
+            _leave_now()
+        raise
+
+
+def _run(package, commands, argv):
     chosen = next((command for command in commands if argv[:1] == [command.name]), None)
     if chosen is not None:
         argv = argv[1:]
@@ -46,6 +71,49 @@ def dispatch(package, commands, argv=None):
             for each in commands:
                 print(f"  {each.name:<10} {each.summary}")
         raise
+
+
+def _stdout_to_devnull():
+    # What is still buffered for the closed pipe would raise again when Python flushes it at exit.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
+def _leave_now():
+    """Exit with the status already reported, without joining threads or running finalizers: a download's
+    worker threads (tfds retries for minutes) would hold the process, and h5py's finalizer crashed on a
+    file half-written to a full disk."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(sys.exc_info()[1].code)
+
+
+BACKENDS = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch", "numpy": "numpy", "openvino": "openvino"}
+
+
+def check_backend(prog):
+    """KERAS_BACKEND, when set, must name a Keras backend that is installed: else one line, exit 2.
+
+    Checked before Keras is imported (importing it with a bad name is a traceback), without importing
+    the backend: importlib.util.find_spec only locates it.
+    """
+    name = os.environ.get("KERAS_BACKEND")
+    if name is None:
+        return
+    installed = [each for each, module in BACKENDS.items() if importlib.util.find_spec(module) is not None]
+    if name not in BACKENDS:
+        problem = f"KERAS_BACKEND={name!r} is not a Keras backend (expected one of {', '.join(BACKENDS)})"
+    elif name not in installed:
+        problem = f"KERAS_BACKEND={name}: the {BACKENDS[name]} package is not installed"
+    else:
+        return
+    print(f"{prog}: error: {problem}; installed here: {', '.join(installed) or 'none'}; unset KERAS_BACKEND "
+          "for tensorflow", file=sys.stderr)
+    raise SystemExit(2)
 
 
 @contextlib.contextmanager

@@ -1,6 +1,9 @@
 """Errors a user can fix, and the one place that turns them into a one-line message."""
 import contextlib
+import errno
+import signal
 import sys
+import threading
 
 
 class UserError(Exception):
@@ -11,7 +14,17 @@ class TrainingError(Exception):
     """Training itself failed (say the loss became NaN): one line, exit status 1."""
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (`kill`, a scheduler's time limit) while a command runs: handled like Ctrl-C, exit status 143."""
+
+
 MESSAGE_LIMIT = 400  # characters of a one-line message; quoted input beyond it is cut in the middle
+FULL_DISK = (errno.ENOSPC, errno.EDQUOT)
+
+# Set by reported() when the command ends in a way that must not wait for anything (Ctrl-C, SIGTERM, a full
+# disk): shared.entry.dispatch then leaves the process at once, without joining a download's worker threads
+# or running the finalizers that crash on a half-written HDF5 file.
+leave_at_once = False
 
 
 def readable(message, limit=MESSAGE_LIMIT):
@@ -23,17 +36,66 @@ def readable(message, limit=MESSAGE_LIMIT):
     return f"{message[:keep]} [... {len(message) - 2 * keep:,} characters cut ...] {message[-keep:]}"
 
 
+def is_full_disk(error):
+    """Whether `error` says the disk (or the user's quota) is full: an OSError's errno, or h5py's and
+    TensorFlow's messages, which carry the errno only in their text."""
+    if isinstance(error, OSError) and error.errno in FULL_DISK:
+        return True
+    text = str(error)
+    return "No space left on device" in text or "errno = 28" in text or "Disk quota exceeded" in text
+
+
+@contextlib.contextmanager
+def writing(path):
+    """Name `path` in a full-disk error raised inside: OSError(ENOSPC, ..., path), whatever raised it."""
+    try:
+        yield
+    except Exception as error:
+        if not is_full_disk(error) or (isinstance(error, OSError) and error.filename):
+            raise  # another error, or one that names its file already (an inner writing())
+        raise OSError(errno.ENOSPC, "No space left on device", str(path)) from None
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts():
+    """SIGTERM raises Terminated (a KeyboardInterrupt) in the main thread while the body runs."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum, frame):
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 @contextlib.contextmanager
 def reported(prog):
     """Run a command body so that user mistakes end in one line, never a traceback."""
+    global leave_at_once
     try:
-        yield
+        with _sigterm_interrupts():
+            yield
     except UserError as error:
         print(f"{prog}: error: {readable(str(error))}", file=sys.stderr)
         raise SystemExit(2) from None
     except TrainingError as error:
         print(f"{prog}: training failed: {readable(str(error))}", file=sys.stderr)
         raise SystemExit(1) from None
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted; run the same command again to resume", file=sys.stderr)
-        raise SystemExit(130) from None
+    except KeyboardInterrupt as error:
+        leave_at_once = True
+        what = "terminated" if isinstance(error, Terminated) else "interrupted"
+        print(f"{prog}: {what}; run the same command again to resume", file=sys.stderr)
+        raise SystemExit(143 if isinstance(error, Terminated) else 130) from None
+    except Exception as error:
+        if not is_full_disk(error):
+            raise
+        leave_at_once = True
+        where = getattr(error, "filename", None) or "a file (the message did not say which)"
+        print(f"{prog}: error: no space left on device while writing {where}; free some space and run the "
+              "same command again (finished results were left as they were)", file=sys.stderr)
+        raise SystemExit(1) from None

@@ -20,7 +20,7 @@ import shutil
 from pathlib import Path
 
 from shared.config import command_parser
-from shared.errors import UserError, reported
+from shared.errors import UserError, reported, writing
 
 ENDPOINT = "serve"  # the first endpoint is also the SavedModel's serving_default signature
 
@@ -75,7 +75,8 @@ def write(archive, target):
     old = target.with_name(f".{target.name}.old-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
     try:
-        archive.write_out(str(staging), verbose=False)
+        with writing(target):
+            archive.write_out(str(staging), verbose=False)
         # Two renames: an earlier export stays whole under .old until the new one is in place.
         moved = target.exists()
         if moved:

@@ -31,7 +31,7 @@ from pathlib import Path
 import keras
 
 from shared import data, device
-from shared.errors import TrainingError, UserError
+from shared.errors import TrainingError, UserError, writing
 from shared.keras_internals import work_round_multiworker_bugs
 from shared.optimizer import GradientNormLogger, make_optimizer
 from shared.progress import fit_verbosity
@@ -129,6 +129,60 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
             self.wait = len(self.earlier) - 1 - best_index
 
 
+class _NamesItsFile:
+    """A writing callback whose full-disk errors name the file it writes (shared.errors.writing).
+
+    h5py and the CSV writer raise without the path; the one-line message then says which file.
+    """
+
+    def on_train_begin(self, logs=None):
+        with writing(self.written_file):
+            super().on_train_begin(logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        with writing(self.written_file):
+            super().on_epoch_end(epoch, logs)
+
+    def on_train_batch_end(self, batch, logs=None):
+        with writing(self.written_file):
+            super().on_train_batch_end(batch, logs)
+
+
+class _Backup(_NamesItsFile, keras.callbacks.BackupAndRestore):
+    """BackupAndRestore that writes the SHA-256 of latest.weights.h5 once the file is complete.
+
+    A save cut short (a full disk, a kill) can leave a file that h5py reads without error but that
+    lacks layers (Keras's load then fails with a ValueError): check_resumable compares the digest.
+    """
+
+    @property
+    def written_file(self):
+        return self._weights_path
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, logs)
+        weights = Path(self._weights_path)
+        if weights.is_file():
+            with writing(_digest_path(weights)):
+                _digest_path(weights).write_text(data.sha256(weights), encoding="utf-8")
+
+
+def _digest_path(weights):
+    return weights.with_name(weights.name + ".sha256")
+
+
+class _Checkpoint(_NamesItsFile, keras.callbacks.ModelCheckpoint):
+    @property
+    def written_file(self):
+        return self.filepath
+
+
+class _CSVLog(_NamesItsFile, keras.callbacks.CSVLogger):
+    @property
+    def written_file(self):
+        return self.filename
+
+
 class _ShuffleEpoch(keras.callbacks.Callback):
     """Tells the shuffled pipelines (shared.data.slices) which epoch starts: order = f(seed, epoch)."""
 
@@ -193,7 +247,8 @@ def fit(model, train_data, val_data, workdir, *, epochs, patience, batch_size=32
     if not resuming:
         shutil.rmtree(staging, ignore_errors=True)  # a failed earlier attempt's logs, and its stale best
     backup_dir.mkdir(parents=True, exist_ok=True)
-    (backup_dir / "config.json").write_text(config_json, encoding="utf-8")
+    with writing(backup_dir / "config.json"):
+        (backup_dir / "config.json").write_text(config_json, encoding="utf-8")
     log_path = staging / "training_log.csv"
     earlier = _finished_epochs(log_path) if resuming else []
     best_path = staging / "checkpoints" / "best.weights.h5"
@@ -210,15 +265,15 @@ def fit(model, train_data, val_data, workdir, *, epochs, patience, batch_size=32
 
     callbacks = [
         # BackupAndRestore first: on resume it sets the starting epoch before the others begin.
-        keras.callbacks.BackupAndRestore(str(backup_dir)),
+        _Backup(str(backup_dir)),
         _ShuffleEpoch(),
         clock,
         GradientNormLogger(),  # before CSVLogger so its figures reach the log
         keras.callbacks.TerminateOnNaN(),
         ResumableEarlyStopping(earlier, monitor=monitor, patience=patience),
-        keras.callbacks.ModelCheckpoint(str(best_path), monitor=monitor, save_best_only=True,
+        _Checkpoint(str(best_path), monitor=monitor, save_best_only=True,
                                         save_weights_only=True, initial_value_threshold=best_so_far),
-        keras.callbacks.CSVLogger(str(log_path), append=resuming),
+        _CSVLog(str(log_path), append=resuming),
         *_tensorboard(staging / "tensorboard"),
         *budget,
         *extra_callbacks,
@@ -230,7 +285,7 @@ def fit(model, train_data, val_data, workdir, *, epochs, patience, batch_size=32
     else:
         inputs = {"x": train_data, "shuffle": False}  # datasets come shuffled
     started = time.perf_counter()
-    with _unknown_size_allowed():
+    with _unknown_size_allowed(), writing(staging):  # staging: where else it writes (TensorBoard's events)
         history = model.fit(**inputs, validation_data=val_data, epochs=epochs,
                             callbacks=callbacks, verbose=fit_verbosity() if verbose is None else verbose)
     seconds = time.perf_counter() - started + clock.before  # the killed part of a resumed run too
@@ -314,15 +369,28 @@ def check_resumable(workdir, config_json):
         raise UserError(f"{backup / 'training_metadata.json'}: damaged (not the backup's JSON epoch record); "
                         f"{fresh}") from None
     weights = backup / "latest.weights.h5"
-    if weights.exists() and not _readable_h5(weights):
-        raise UserError(f"{weights}: damaged (not a readable HDF5 weights file); {fresh}")
+    digest = _digest_path(weights)
+    if weights.exists() and digest.is_file() and digest.read_text(encoding="utf-8").strip() != data.sha256(weights):
+        raise UserError(f"{weights}: damaged (its SHA-256 is not the one written after the last complete backup, "
+                        f"{digest.name}: a full disk or a kill while it was written); {fresh}")
+    if weights.exists() and not _readable_h5(weights):  # a backup from before the digest was kept
+        raise UserError(f"{weights}: damaged (truncated, or not a readable HDF5 weights file: a full disk or "
+                        f"a kill while it was written); {fresh}")
 
 
 def _readable_h5(path):
+    """Whether every dataset of an HDF5 file reads back: a file truncated by a full disk or a kill opens,
+    often, and fails only where its data is missing."""
     import h5py
+    import numpy as np
+
+    def read(name, item):
+        if isinstance(item, h5py.Dataset):
+            np.asarray(item[()])
 
     try:
-        with h5py.File(path, "r"):
-            return True
-    except OSError:
+        with h5py.File(path, "r") as handle:
+            handle.visititems(read)
+        return True
+    except Exception:  # noqa: BLE001  (h5py raises OSError, KeyError, RuntimeError... for a damaged file)
         return False

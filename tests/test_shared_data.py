@@ -130,6 +130,7 @@ def test_the_catalog_datasets_are_written_in_the_data_dir_layout(tmp_path, monke
 
     monkeypatch.delenv("RECIPES_DATA_DIR", raising=False)
     monkeypatch.setenv("RECIPES_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(data, "check_reachable", lambda url, what: None)  # mock data: no host to reach
     with tfds.testing.mock_data(num_examples=6):
         train, test, source = reviews.load_splits("", seed=0)
         catalog = [(row["text"].decode(), int(row["label"])) for row in data.catalog("imdb_reviews", "test", tmp_path)]

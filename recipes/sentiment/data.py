@@ -46,6 +46,7 @@ class Reviews:
 def read_csv(path):
     """Reviews from a CSV with `review` and `sentiment` columns; errors name the line."""
     text = read_text(path, what="CSV file")
+    csv.field_size_limit(2 ** 31 - 1)  # a long review is a text, not an error (the default limit is 128 KB)
     reader = csv.reader(io.StringIO(text, newline=""))
     header = [name.strip().lower() for name in next(reader)]
     if "review" not in header or "sentiment" not in header:

@@ -1,0 +1,414 @@
+"""Reliability, round three: each failure built here on purpose, never waited for for real.
+
+No network (a blocked socket), a full disk (writers that raise ENOSPC), a damaged backup (a truncated
+file), a reader that closes the pipe, and input mistakes that must end in one line, never a traceback.
+"""
+import errno
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+import types
+from pathlib import Path
+
+import pytest
+
+from shared import artifacts, config, data, entry, errors, export
+from shared.errors import UserError, reported
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def one_line_exit(body, capsys, prog="prog"):
+    """(exit status, stderr) of `body()` run as a command body is (shared.errors.reported)."""
+    with pytest.raises(SystemExit) as done, reported(prog):
+        body()
+    return done.value.code, capsys.readouterr().err
+
+
+def python(*args, env=None, **options):
+    """A subprocess of this interpreter in the worktree, TensorFlow's start-up lines quiet."""
+    return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}, **options)
+
+
+# --- 1. no network ------------------------------------------------------------------------
+
+@pytest.fixture
+def offline(monkeypatch):
+    """Every TCP connect fails at once, as on a machine without a network."""
+    def refused(*args, **kwargs):
+        raise OSError(errno.ENETUNREACH, "Network is unreachable")
+
+    monkeypatch.setattr(socket, "create_connection", refused)
+    monkeypatch.setattr(socket.socket, "connect", refused)
+
+
+def test_fetch_file_reports_an_unreachable_host_at_once(tmp_path, offline, monkeypatch):
+    import keras
+
+    monkeypatch.setattr(keras.utils, "get_file", lambda *a, **k: pytest.fail("get_file must not start"))
+    started = time.perf_counter()
+    with pytest.raises(UserError, match=r"cannot reach example\.org:443 .*Network is unreachable.* "
+                                        r"set RECIPES_DATA_DIR to a folder laid out like the data README"):
+        data.fetch_file("https://example.org/a.csv", "a.csv", tmp_path / "cache")
+    assert time.perf_counter() - started < 2
+    assert not list((tmp_path / "cache").iterdir())
+
+
+def test_a_host_that_never_answers_is_given_up_within_the_probe_time(tmp_path, monkeypatch):
+    def hangs(*args, **kwargs):  # a name lookup that never answers
+        time.sleep(30)
+        raise OSError(errno.ETIMEDOUT, "timed out")
+
+    monkeypatch.setattr(socket, "create_connection", hangs)
+    monkeypatch.setattr(data, "PROBE_SECONDS", 0.5)
+    started = time.perf_counter()
+    with pytest.raises(UserError, match=r"cannot reach example\.org:80 .*no answer"):
+        data.check_reachable("http://example.org/x", "x")
+    assert time.perf_counter() - started < 2
+
+
+def test_catalog_probes_the_source_before_tfds_and_leaves_no_partial_files(tmp_path, offline, monkeypatch):
+    fake = types.ModuleType("tensorflow_datasets")
+    fake.builder_cls = lambda name: types.SimpleNamespace(url_infos={"http://ai.stanford.edu/x.tar.gz": None})
+    fake.load = lambda *a, **k: pytest.fail("tfds.load must not start")
+    monkeypatch.setitem(sys.modules, "tensorflow_datasets", fake)
+    started = time.perf_counter()
+    with pytest.raises(UserError, match=r"cannot reach ai\.stanford\.edu:80 to download the imdb_reviews dataset"):
+        data.catalog("imdb_reviews", "train", tmp_path)
+    assert time.perf_counter() - started < 2
+
+    def half_then_fails(name, split, data_dir, shuffle_files):  # reachable, but the download breaks off
+        (Path(data_dir) / "downloads").mkdir(parents=True)
+        (Path(data_dir) / "downloads" / "source.tmp.0123").write_text("half")
+        (Path(data_dir) / name / "1.0.0.incomplete.XYZ").mkdir(parents=True)
+        raise ConnectionError("connection reset")
+
+    monkeypatch.undo()
+    monkeypatch.setitem(sys.modules, "tensorflow_datasets", fake)
+    fake.builder_cls = lambda name: types.SimpleNamespace(url_infos={})
+    fake.load = half_then_fails
+    with pytest.raises(UserError, match="could not download the imdb_reviews dataset .*connection reset"):
+        data.catalog("imdb_reviews", "train", tmp_path)
+    assert data._partial_files(tmp_path / "tensorflow_datasets") == []
+
+
+BLOCKED_SOCKETS = """
+import socket
+def _blocked(*args, **kwargs):
+    raise OSError(101, "Network is unreachable")
+socket.create_connection = _blocked
+socket.socket.connect = _blocked
+"""
+
+
+@pytest.mark.parametrize("recipe", ["sentiment", "textgen", "forecast", "translate"])
+def test_every_loader_answers_offline_in_one_line_within_15_seconds(recipe, tmp_path):
+    (tmp_path / "sitecustomize.py").write_text(BLOCKED_SOCKETS)  # every socket of the process is blocked
+    env = {"PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}", "RECIPES_CACHE_DIR": str(tmp_path / "cache")}
+    started = time.perf_counter()
+    done = python("-m", f"recipes.{recipe}", "--smoke", "--out", str(tmp_path / "run"),
+                  env={**env, "RECIPES_DATA_DIR": ""}, timeout=120)
+    seconds = time.perf_counter() - started
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2, done.stderr
+    assert len(lines) == 1 and "RECIPES_DATA_DIR" in lines[0], done.stderr
+    # forecast words its own advice (recipes/forecast/data.py: "pass a CSV with --csv PATH or set RECIPES_DATA_DIR")
+    assert recipe == "forecast" or "laid out like the data README" in lines[0], done.stderr
+    assert seconds < 15 + 30  # the probe's few seconds, plus starting Python and TensorFlow on a busy machine
+    leftovers = [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]
+    assert leftovers == []
+
+
+INTERRUPTIBLE = """
+import concurrent.futures, sys, time, types
+from pathlib import Path
+
+def load(name, split, data_dir, shuffle_files):  # tfds as it downloads: a partial file, worker threads
+    (Path(data_dir) / "downloads").mkdir(parents=True)
+    (Path(data_dir) / "downloads" / "source.tmp.0123").write_text("half")
+    print("downloading", flush=True)
+    with concurrent.futures.ThreadPoolExecutor() as pool:  # the exit waits for the workers, as tfds's does
+        pool.submit(time.sleep, 60).result()
+
+fake = types.ModuleType("tensorflow_datasets")
+fake.builder_cls = lambda name: types.SimpleNamespace(url_infos={})
+fake.load = load
+sys.modules["tensorflow_datasets"] = fake
+
+from shared.data import catalog
+from shared.errors import reported
+
+def main(argv):
+    with reported("fetcher"):
+        catalog("imdb_reviews", "train", CACHE)
+"""
+
+
+@pytest.mark.parametrize("signum, code, word", [(signal.SIGINT, 130, "interrupted"),
+                                                (signal.SIGTERM, 143, "terminated")])
+def test_a_signal_during_a_download_exits_at_once_and_removes_the_partial_file(tmp_path, signum, code, word):
+    package = tmp_path / "fetcher"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "cmd.py").write_text(INTERRUPTIBLE.replace("CACHE", repr(str(tmp_path / "cache"))))
+    (package / "__main__.py").write_text("from shared.entry import Command, dispatch\n"
+                                         "dispatch('fetcher', [Command('train', 'cmd:main', '')])\n")
+    child = subprocess.Popen([sys.executable, "-m", "fetcher"], cwd=ROOT, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True,
+                             env={**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}"})
+    try:
+        assert child.stdout.readline() == "downloading\n"
+        sent = time.perf_counter()
+        child.send_signal(signum)
+        _, err = child.communicate(timeout=20)
+    finally:
+        child.kill()
+    assert time.perf_counter() - sent < 5  # not the 60 s the download threads would hold it
+    assert child.returncode == code and err.strip() == f"fetcher: {word}; run the same command again to resume"
+    assert not list((tmp_path / "cache").rglob("*.tmp.*"))
+
+
+# --- 2. a full disk ------------------------------------------------------------------------
+
+def full_disk(*args, **kwargs):
+    raise OSError(errno.ENOSPC, "No space left on device")  # as write() raises it: no file name
+
+
+class Model:
+    """Stands in for a Keras model whose save runs out of space half-way."""
+
+    def save(self, path):
+        Path(path).write_bytes(b"PK half")
+        full_disk()
+
+
+def test_publish_on_a_full_disk_names_the_file_and_keeps_the_finished_model(tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "model.keras").write_bytes(b"the good model")
+    (out / "config.json").write_text("{}")
+    code, err = one_line_exit(lambda: artifacts.publish(out, {"config.json": '{"new": 1}'}, model=Model()),
+                              capsys, "python -m recipes.x")
+    assert code == 1
+    assert err == (f"python -m recipes.x: error: no space left on device while writing {out / 'model.keras'}; "
+                   "free some space and run the same command again (finished results were left as they were)\n")
+    assert (out / "model.keras").read_bytes() == b"the good model" and (out / "config.json").read_text() == "{}"
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "model.keras"]  # no partial files
+
+
+def test_publish_names_a_small_file_that_fills_the_disk(tmp_path, monkeypatch):
+    monkeypatch.setattr(Path, "write_text", full_disk)
+    with pytest.raises(OSError) as raised:
+        artifacts.publish(tmp_path, {"metrics.json": "{}"})
+    assert raised.value.errno == errno.ENOSPC and raised.value.filename == str(tmp_path / "metrics.json")
+    assert list(tmp_path.iterdir()) == []
+
+
+H5PY_FULL = RuntimeError("Can't write data (file write failed: time = Mon, filename = 'x', file descriptor = 5, "
+                         "errno = 28, error message = 'No space left on device', buf = 0x1, total write size = 8)")
+
+
+@pytest.mark.parametrize("nth_save, file", [(1, "backup/latest.weights.h5"),
+                                            (2, "unfinished/checkpoints/best.weights.h5")])
+def test_training_on_a_full_disk_names_the_checkpoint_it_was_writing(tmp_path, monkeypatch, capsys, nth_save, file):
+    import keras
+
+    from shared import training
+    from tiny import tiny_gru, tiny_problem
+
+    model = tiny_gru()
+    training.compile_model(model, lr=0.05, clipnorm=1.0, loss="binary_crossentropy")
+    calls, save_weights = [], keras.Model.save_weights
+
+    def fills_up(self, filepath, *args, **kwargs):  # BackupAndRestore saves first, then ModelCheckpoint
+        calls.append(filepath)
+        if len(calls) == nth_save:
+            raise H5PY_FULL  # h5py's message: the errno is in the text only
+        return save_weights(self, filepath, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "save_weights", fills_up)
+    x, y = tiny_problem()
+    code, err = one_line_exit(lambda: training.fit(model, (x, y), (x, y), tmp_path, epochs=2, patience=2,
+                                                   verbose=0), capsys)
+    assert code == 1 and err.count("\n") == 1
+    assert f"no space left on device while writing {tmp_path / file};" in err
+
+
+def test_a_full_disk_in_the_csv_log_names_the_log(tmp_path, monkeypatch):
+    import keras
+
+    from shared import training
+    from tiny import tiny_gru, tiny_problem
+
+    model = tiny_gru()
+    training.compile_model(model, lr=0.05, clipnorm=1.0, loss="binary_crossentropy")
+    monkeypatch.setattr(keras.callbacks.CSVLogger, "on_epoch_end", full_disk)
+    x, y = tiny_problem()
+    with pytest.raises(OSError) as raised:
+        training.fit(model, (x, y), (x, y), tmp_path, epochs=1, patience=1, verbose=0)
+    assert raised.value.filename == str(tmp_path / "unfinished" / "training_log.csv")
+
+
+def test_export_on_a_full_disk_keeps_the_earlier_export(tmp_path, capsys):
+    target = tmp_path / "served"
+    target.mkdir()
+    (target / "saved_model.pb").write_bytes(b"the earlier export")
+
+    class Archive:
+        def write_out(self, path, verbose=False):
+            Path(path).mkdir()
+            (Path(path) / "saved_model.pb").write_bytes(b"half")
+            full_disk()
+
+    code, err = one_line_exit(lambda: export.write(Archive(), target), capsys)
+    assert code == 1 and f"no space left on device while writing {target};" in err
+    assert [p.name for p in tmp_path.iterdir()] == ["served"]  # no staging folder left
+    assert (target / "saved_model.pb").read_bytes() == b"the earlier export"
+
+
+def test_a_backup_cut_short_is_refused_by_its_digest(tmp_path):
+    import h5py
+
+    from shared import training
+    from tiny import Interrupt, tiny_gru, tiny_problem
+
+    model = tiny_gru()
+    training.compile_model(model, lr=0.05, clipnorm=1.0, loss="binary_crossentropy")
+    x, y = tiny_problem()
+    with pytest.raises(KeyboardInterrupt):  # killed after the first epoch's backup
+        training.fit(model, (x, y), (x, y), tmp_path, epochs=3, patience=3, verbose=0, config_json="settings",
+                     extra_callbacks=[Interrupt(0)])
+    training.check_resumable(tmp_path, "settings")  # complete: accepted
+    weights = tmp_path / "backup" / "latest.weights.h5"
+    with h5py.File(weights, "a") as handle:  # a save that stopped after some layers: valid HDF5
+        del handle[next(iter(handle.keys()))]
+    with pytest.raises(UserError, match=r"latest\.weights\.h5: damaged \(its SHA-256 .* to start afresh"):
+        training.check_resumable(tmp_path, "settings")
+
+
+def test_a_truncated_backup_is_refused_at_the_resume_check_with_its_fix(tmp_path):
+    from shared import training
+    from tiny import tiny_gru
+
+    backup = tmp_path / "backup"
+    backup.mkdir()
+    (backup / "training_metadata.json").write_text(json.dumps({"epoch": 1, "batch": -1}))
+    (backup / "config.json").write_text("settings")
+    weights = backup / "latest.weights.h5"
+    tiny_gru().save_weights(weights)
+    training.check_resumable(tmp_path, "settings")  # whole: accepted
+    whole = weights.read_bytes()
+    for size in (len(whole) // 2, len(whole) - 200):  # a write cut short by a full disk, or a kill
+        weights.write_bytes(whole[:size])
+        with pytest.raises(UserError, match=rf"{weights}: damaged \(truncated.*delete {backup}/ to start afresh"):
+            training.check_resumable(tmp_path, "settings")
+
+
+# --- 3. a reader that closes the pipe -----------------------------------------------------
+
+@pytest.mark.parametrize("argv", [["recipes.forecast", "--help"], ["recipes.sentiment", "--help"],
+                                  ["recipes.textgen", "generate", "--help"]])
+def test_help_into_a_pipe_closed_early_ends_without_a_traceback(argv):
+    for read_first_line in (True, False):
+        child = subprocess.Popen([sys.executable, "-m", *argv], cwd=ROOT, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)
+        if read_first_line:  # `| head -1`
+            assert child.stdout.readline().startswith("usage:")
+        child.stdout.close()  # before anything was read: every write meets a closed pipe
+        err = child.stderr.read()
+        child.wait(timeout=30)
+        assert err == "" and child.returncode in (0, 141), err
+
+
+# --- 4. one line where one line is promised --------------------------------------------------
+
+def test_a_csv_field_over_128_kb_is_read(tmp_path):
+    from recipes.sentiment.data import read_csv
+
+    long_review = "word " * 60_000  # 300 KB, above the csv module's default limit of 128 KB
+    (tmp_path / "long.csv").write_text(f'review,sentiment\n"{long_review}",positive\nshort,negative\n')
+    reviews = read_csv(tmp_path / "long.csv")
+    assert reviews.texts[0] == long_review and list(reviews.labels) == [1, 0]
+
+
+@pytest.mark.parametrize("seed", ["-1", str(2**32)])
+def test_a_seed_out_of_range_is_one_line(seed, capsys):
+    code, err = one_line_exit(lambda: config.parse(config.TrainConfig, ["--seed", seed], recipe="x"), capsys)
+    assert code == 2 and err == f"prog: error: --seed must be in [0, 4294967295], got {seed}\n"
+    assert config.parse(config.TrainConfig, ["--seed", "4294967295"], recipe="x").seed == 2**32 - 1
+
+
+def test_a_cache_folder_that_cannot_be_created_is_one_line(tmp_path, monkeypatch, capsys):
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.setenv("RECIPES_CACHE_DIR", str(tmp_path / "a-file" / "cache"))
+    code, err = one_line_exit(data.cache_root, capsys)
+    assert code == 2 and err.count("\n") == 1
+    assert f"RECIPES_CACHE_DIR={tmp_path / 'a-file' / 'cache'}: cannot create the folder" in err
+    assert "set RECIPES_CACHE_DIR to a folder you can write" in err
+    monkeypatch.setenv("RECIPES_CACHE_DIR", str(tmp_path / "new" / "cache"))
+    assert data.cache_root().is_dir()
+
+
+@pytest.mark.parametrize("name, says", [("nonesuch", "is not a Keras backend (expected one of tensorflow, jax, "
+                                                     "torch, numpy, openvino)"),
+                                        ("", "'' is not a Keras backend"),
+                                        ("openvino", "the openvino package is not installed")])
+def test_a_keras_backend_that_is_not_there_is_one_line(name, says, monkeypatch, capsys):
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda module: None if module == "openvino" else find_spec(module))
+    monkeypatch.setenv("KERAS_BACKEND", name)
+    with pytest.raises(SystemExit) as done:
+        entry.check_backend("python -m recipes.x")
+    err = capsys.readouterr().err
+    assert done.value.code == 2 and err.count("\n") == 1 and says in err and "unset KERAS_BACKEND" in err
+
+
+def test_a_bad_keras_backend_is_refused_before_keras_loads():
+    done = python("-m", "recipes.forecast", "--smoke", env={"KERAS_BACKEND": "tensorflw"}, timeout=60)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "KERAS_BACKEND='tensorflw'" in done.stderr
+
+
+# --- 5. an empty --out; SIGTERM (with the download above) -------------------------------------
+
+@pytest.mark.parametrize("argv", [["--out", ""], ["--out="], ["--out", "  "]])
+def test_an_empty_out_is_refused(argv, capsys):
+    code, err = one_line_exit(lambda: config.parse(config.TrainConfig, argv, recipe="x"), capsys)
+    assert code == 2 and "empty; give a folder, or leave --out out for runs/x" in err
+    assert config.parse(config.TrainConfig, [], recipe="x").out == str(Path("runs") / "x")
+
+
+def test_sigterm_in_training_says_what_was_kept(tmp_path):
+    script = textwrap.dedent(f"""
+        import os, signal, sys
+        sys.path.insert(0, {str(ROOT / 'tests')!r})
+        import keras
+        from shared.run import TrainingRun
+        from tiny import TinyConfig, tiny_gru, tiny_problem
+
+        class Terminate(keras.callbacks.Callback):  # `kill PID` after the first epoch's backup
+            def on_epoch_end(self, epoch, logs=None):
+                os.kill(os.getpid(), signal.SIGTERM)
+
+        def train(run):
+            model = tiny_gru()
+            run.compile(model, loss="binary_crossentropy")
+            x, y = tiny_problem()
+            from shared import training
+            training.fit(model, (x, y), (x, y), run.out, epochs=3, patience=3, verbose=0,
+                         extra_callbacks=[Terminate()])
+
+        TrainingRun.main(TinyConfig, ["--out", {str(tmp_path / 'run')!r}], train, recipe="tiny")
+    """)
+    done = python("-c", script, timeout=120)
+    assert done.returncode == 143
+    last = done.stderr.strip().splitlines()[-1]
+    assert last == "python -m recipes.tiny: terminated; run the same command again to resume"
+    assert (tmp_path / "run" / "backup" / "latest.weights.h5").is_file()
