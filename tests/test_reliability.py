@@ -52,14 +52,13 @@ def test_fetch_file_reports_an_unreachable_host_at_once(tmp_path, offline, monke
     import keras
 
     monkeypatch.setattr(keras.utils, "get_file", lambda *a, **k: pytest.fail("get_file must not start"))
-    started = time.perf_counter()
     with pytest.raises(UserError, match=r"cannot reach example\.org:443 .*Network is unreachable.* "
                                         r"set RECIPES_DATA_DIR to a folder laid out like the data README"):
         data.fetch_file("https://example.org/a.csv", "a.csv", tmp_path / "cache")
-    assert time.perf_counter() - started < 2
     assert not list((tmp_path / "cache").iterdir())
 
 
+@pytest.mark.timing  # wall-clock bounds: `make test` runs these alone, after the others
 def test_a_host_that_never_answers_is_given_up_within_the_probe_time(tmp_path, monkeypatch):
     def hangs(*args, **kwargs):  # a name lookup that never answers
         time.sleep(30)
@@ -78,10 +77,8 @@ def test_catalog_probes_the_source_before_tfds_and_leaves_no_partial_files(tmp_p
     fake.builder_cls = lambda name: types.SimpleNamespace(url_infos={"http://ai.stanford.edu/x.tar.gz": None})
     fake.load = lambda *a, **k: pytest.fail("tfds.load must not start")
     monkeypatch.setitem(sys.modules, "tensorflow_datasets", fake)
-    started = time.perf_counter()
     with pytest.raises(UserError, match=r"cannot reach ai\.stanford\.edu:80 to download the imdb_reviews dataset"):
         data.catalog("imdb_reviews", "train", tmp_path)
-    assert time.perf_counter() - started < 2
 
     def half_then_fails(name, split, data_dir, shuffle_files):  # reachable, but the download breaks off
         (Path(data_dir) / "downloads").mkdir(parents=True)
@@ -107,6 +104,7 @@ socket.socket.connect = _blocked
 """
 
 
+@pytest.mark.timing  # wall-clock bounds: `make test` runs these alone, after the others
 @pytest.mark.parametrize("recipe", ["sentiment", "textgen", "forecast", "translate"])
 def test_every_loader_answers_offline_in_one_line_within_15_seconds(recipe, tmp_path):
     (tmp_path / "sitecustomize.py").write_text(BLOCKED_SOCKETS)  # every socket of the process is blocked
@@ -118,8 +116,7 @@ def test_every_loader_answers_offline_in_one_line_within_15_seconds(recipe, tmp_
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 2, done.stderr
     assert len(lines) == 1 and "RECIPES_DATA_DIR" in lines[0], done.stderr
-    # forecast words its own advice (recipes/forecast/data.py: "pass a CSV with --csv PATH or set RECIPES_DATA_DIR")
-    assert recipe == "forecast" or "laid out like the data README" in lines[0], done.stderr
+    assert "laid out like the data README" in lines[0], done.stderr
     assert seconds < 15 + 30  # the probe's few seconds, plus starting Python and TensorFlow on a busy machine
     leftovers = [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]
     assert leftovers == []
@@ -150,6 +147,7 @@ def main(argv):
 """
 
 
+@pytest.mark.timing  # wall-clock bounds: `make test` runs these alone, after the others
 @pytest.mark.parametrize("signum, code, word", [(signal.SIGINT, 130, "interrupted"),
                                                 (signal.SIGTERM, 143, "terminated")])
 def test_a_signal_during_a_download_exits_at_once_and_removes_the_partial_file(tmp_path, signum, code, word):

@@ -166,7 +166,8 @@ def _fetcher(ticker):
                 reason = re.search(r"\((.*)\);", str(error))  # shared.data's message: URL (reason); advice
                 raise UserError(f"could not download {ticker} from Stooq ({url}: "
                                 f"{reason.group(1) if reason else 'failed'}); offline, pass a CSV "
-                                "with --csv PATH or set RECIPES_DATA_DIR") from None
+                                "with --csv PATH or set RECIPES_DATA_DIR to a folder laid out like the data README "
+                                "(stocks/TICKER.csv)") from None
             if not path.read_text(encoding="utf-8", errors="replace").lower().startswith("date"):
                 answer = path.read_text(encoding="utf-8", errors="replace").strip()[:80]
                 path.unlink()
