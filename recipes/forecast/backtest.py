@@ -9,6 +9,7 @@ every series' windows (each standardised with its own training period's scaler) 
 one model per series.
 """
 import dataclasses
+import sys
 import time
 from pathlib import Path
 
@@ -51,6 +52,8 @@ def load_series(config):
             else data.load("", name, config.target)
         if config.smoke:
             prices = data.last_rows(prices, SMOKE["rows"])
+        for line in prices.warnings:
+            print(f"warning: {line}", file=sys.stderr)
         series.append((Path(name).stem if path_like else name.upper(), prices))
     return series
 
@@ -94,8 +97,14 @@ def make_fold(prices, names, config, first, stop):
                         f"it for windows of {config.window} + {config.horizon} days; use fewer folds or a smaller "
                         "--window")
     test = test.tail(int(np.sum(test.end_dates >= prices.dates[first - 1])))
+    # With the range feature, windows start where the file's ranges do (GSPC: 1962); the naive band keeps all.
+    all_train_y = train.y
+    train, val, ranged_test = (windows.with_ranges(part, prices, names, config.window) for part in (train, val, test))
+    if train is None or val is None or ranged_test is None or len(ranged_test) < len(test):
+        raise UserError(f"{prices.source}: the fold from {prices.dates[first]} has too few days with a high-low "
+                        "range (High > Low) before it or in it; use --features return, or fewer folds")
     past = prices.price[:first]
-    return Fold(train, val, test, windows.fit_scaler(train, names, returns, sigma, floor), first,
+    return Fold(train, val, test, windows.fit_scaler(train, names, returns, sigma, floor, all_train_y), first,
                 float(np.mean(np.abs(np.diff(past)))), float(np.mean(np.diff(np.log(past)))))
 
 
@@ -139,14 +148,19 @@ def model_band(forecaster, fold, calibration_days):
     return windows.to_prices(fold.test.base, windows.widen(raw, scales), fold.test.sigma)
 
 
-def forecasts(prices, fold, horizon):
+def forecasts(prices, fold, horizon, vol_window):
     """{method: (n, horizon[, 3]) prices} of the baselines on the fold's test windows."""
     test = fold.test
     first_origin = fold.first - 1
     garch, _ = baselines.garch_band(prices.price, fold.first, first_origin + len(test) - 1, horizon)
-    return {"persistence": baselines.persistence(test.base, horizon),
-            "drift": baselines.drift(test.base, horizon, fold.mean_return),
-            "volatility_band": baselines.volatility_band(test, fold.scaler["naive_quantiles"]), "garch": garch}
+    methods = {"persistence": baselines.persistence(test.base, horizon),
+               "drift": baselines.drift(test.base, horizon, fold.mean_return),
+               "volatility_band": baselines.volatility_band(test, fold.scaler["naive_quantiles"]), "garch": garch}
+    if "high" in prices.columns and "low" in prices.columns:  # calibrated on the fold's training windows
+        calibration = baselines.parkinson_quantiles(fold.train, baselines.parkinson_of(prices, fold.train, vol_window))
+        methods["parkinson"] = baselines.parkinson_band(test, baselines.parkinson_of(prices, test, vol_window),
+                                                        calibration, fold.scaler["naive_quantiles"])
+    return methods
 
 
 def scores(fold, predicted, step):
@@ -185,7 +199,7 @@ def backtest(run):
         for i, ((name, prices), fold) in enumerate(zip(series, folds)):
             forecaster, epochs[name] = fit_model(run, [fold], config.seed * 1000 + k)
             predicted[i] = {"model": model_band(forecaster, fold, config.calibration_days),
-                            **forecasts(prices, fold, config.horizon)}
+                            **forecasts(prices, fold, config.horizon, config.vol_window)}
         if len(series) > 1:
             forecaster, epochs["global"] = fit_model(run, folds, config.seed * 1000 + k)
             for i, fold in enumerate(folds):
@@ -223,12 +237,16 @@ def summarise(parts, horizon):
         merged = windows.Windows(*(np.concatenate([getattr(f.test, field.name) for f, _ in parts])
                                    for field in dataclasses.fields(windows.Windows)))
         scale = np.concatenate([np.full(len(f.test), f.scale) for f, _ in parts])
-        overall = {}
+        overall, days = {}, {}  # days: each band's per-day interval scores, for the paired comparison
         for method in parts[0][1]:
             values = np.concatenate([methods[method][:, step] for _, methods in parts])
             kind = "point" if method in POINT_ONLY else "quantiles"
             overall[method] = scoring.fold_scores(merged.future[:, step], merged.base, scale, **{kind: values})
+            if kind == "quantiles":
+                days[method] = scoring.interval_score(merged.future[:, step], values[:, 0], values[:, 2])
         overall["always_up"] = {"direction_accuracy": float(np.mean(merged.future[:, step] > merged.base))}
-        result[f"day_{step + 1}"] = {"folds": per_fold, "overall": overall}
+        paired = {method: scoring.paired_ratio(days["model"], values) for method, values in days.items()
+                  if method in scoring.BASELINE_BANDS}
+        result[f"day_{step + 1}"] = {"folds": per_fold, "overall": overall, "paired": paired}
     return result
 

@@ -4,6 +4,9 @@ persistence   tomorrow's price = today's
 drift         today's price times the past's mean daily log-return, compounded
 volatility    the naive band: past-only volatility of the last `vol_window` days times the training
               period's 10th, 50th and 90th percentiles of the scaled returns (no network)
+Parkinson     the same band on a range-based volatility: the mean of ln(High/Low)^2 / (4 ln 2) over the last
+              `vol_window` days up to and including the origin (the days the model's last inputs cover),
+              times the training windows' quantiles of the returns scaled by it
 GARCH(1,1)    the interval econometrics uses: a constant mean and GARCH(1,1) variance with Student-t
               errors, fitted by maximum likelihood on the log-returns before the fold's first forecast
               day (the `arch` package), its parameters then held fixed while the variance is updated
@@ -33,6 +36,56 @@ def volatility_band(part, naive_quantiles):
     """(n, horizon, 3) prices: the training period's quantiles of scaled returns, times today's volatility."""
     scaled = np.broadcast_to(np.asarray(naive_quantiles), (len(part), *np.shape(naive_quantiles)))
     return to_prices(part.base, scaled, part.sigma)
+
+
+def parkinson_volatility(high, low, days):
+    """(n,) per day t: sqrt(mean of ln(High/Low)^2 / (4 ln 2) over days t-days+1..t), past and present only.
+
+    Days without a range (High <= Low, or missing) are left out of the mean; NaN where the last `days`
+    days have none (GSPC before 1962: High == Low == Close).
+    """
+    with np.errstate(invalid="ignore", divide="ignore"):
+        spread = np.log(np.asarray(high, dtype="float64") / np.asarray(low, dtype="float64"))
+    real = np.isfinite(spread) & (spread > 0)
+    variance = np.where(real, spread, 0.0) ** 2 / (4 * np.log(2))
+    total = np.convolve(variance, np.ones(days), "full")[: len(variance)]  # sum over t-days+1..t
+    count = np.convolve(real.astype("float64"), np.ones(days), "full")[: len(real)]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, np.sqrt(total / count), np.nan)
+
+
+def parkinson_of(prices, part, days):
+    """(n,) Parkinson volatility on each window's last day (its origin); NaN without High and Low."""
+    if "high" not in prices.columns or "low" not in prices.columns:
+        return np.full(len(part), np.nan)
+    volatility = parkinson_volatility(prices.columns["high"], prices.columns["low"], days)
+    return volatility[np.searchsorted(prices.dates, part.end_dates)]
+
+
+def parkinson_quantiles(train, volatility):
+    """(horizon, 3) quantiles at LEVELS of the training windows' log-returns over Parkinson volatility x sqrt(h).
+
+    train.y * train.sigma is the log-return over sqrt(h) (windows.scale_targets); windows without a
+    range (volatility NaN) are left out. None where no training window has one.
+    """
+    known = np.isfinite(volatility) & (volatility > 0)
+    if not known.any():
+        return None
+    scaled = train.y[known] * (train.sigma[known] / volatility[known])[:, None]
+    return np.quantile(scaled, LEVELS, axis=0).T
+
+
+def parkinson_band(part, volatility, quantiles, naive_quantiles):
+    """(n, horizon, 3) prices: the Parkinson quantiles times the origin's Parkinson volatility.
+
+    An origin whose last days have no range falls back to the volatility band (close-to-close).
+    """
+    known = np.isfinite(volatility) & (volatility > 0)
+    if quantiles is None:
+        return volatility_band(part, naive_quantiles)
+    band = to_prices(part.base, np.broadcast_to(quantiles, (len(part), *np.shape(quantiles))),
+                     np.where(known, volatility, 1.0))
+    return np.where(known[:, None, None], band, volatility_band(part, naive_quantiles))
 
 
 def garch_band(price, first_day, last_origin, horizon, dist="t"):

@@ -42,6 +42,7 @@ class Prices:
     source: str
     notes: list  # what was cleaned, for the log
     label: str = ""  # that column's name in the file ("Adj Close", "Volume", "value")
+    warnings: list = dataclasses.field(default_factory=list)  # what the data lacks, for stderr
 
     def __len__(self):
         return len(self.dates)
@@ -139,8 +140,43 @@ def read_prices(path, target=""):
         notes.append(f"{int((table['volume'] == 0).sum())} days with zero volume")
     if len(table) and table[wanted].nunique() == 1:
         raise UserError(f"{path}: {names[wanted]} is constant ({table[wanted].iloc[0]}): nothing to forecast")
-    return Prices(table["date"].to_numpy().astype("datetime64[D]"),
-                  {k: table[k].to_numpy() for k in columns}, wanted, str(path), notes, names[wanted])
+    prices = Prices(table["date"].to_numpy().astype("datetime64[D]"),
+                    {k: table[k].to_numpy() for k in columns}, wanted, str(path), notes, names[wanted])
+    prices.warnings.extend(range_warnings(prices))
+    return prices
+
+
+def no_range(prices):
+    """(days,) True where the day has no high-low range: High <= Low (a file that repeats the close), or missing."""
+    with np.errstate(invalid="ignore"):
+        return ~(prices.columns["high"] > prices.columns["low"])
+
+
+def first_range_day(prices):
+    """Index of the first day with a high-low range (0 without High and Low: nothing to skip; len if none)."""
+    if "high" not in prices.columns or "low" not in prices.columns:
+        return 0
+    real = np.flatnonzero(~no_range(prices))
+    return int(real[0]) if len(real) else len(prices)
+
+
+def range_warnings(prices):
+    """[line] on the days without a high-low range: the range feature and the Parkinson band read 0 or nothing."""
+    if "high" not in prices.columns or "low" not in prices.columns:
+        return []
+    missing = np.flatnonzero(no_range(prices))
+    if len(missing) == 0:
+        return []
+    line = (f"{prices.source}: {len(missing):,} of {len(prices):,} rows have no high-low range (High == Low or "
+            f"missing), {prices.dates[missing[0]]} .. {prices.dates[missing[-1]]}")
+    first = first_range_day(prices)
+    if first:
+        line += (f"; the first {first:,} ({prices.dates[0]} .. {prices.dates[first - 1]}) come before any range: "
+                 "with the range feature, windows start after them, and the Parkinson band uses none of them")
+    if len(missing) > first:
+        line += (f"; {'the other ' if first else ''}{len(missing) - first:,} days inside the history read a range of 0 "
+                 "as the model's input (the Parkinson band leaves them out)")
+    return [line]
 
 
 def last_rows(prices, rows):
@@ -148,7 +184,7 @@ def last_rows(prices, rows):
     if len(prices) <= rows:
         return prices
     return Prices(prices.dates[-rows:], {k: v[-rows:] for k, v in prices.columns.items()}, prices.target,
-                  prices.source, prices.notes + [f"smoke: last {rows} rows"], prices.label)
+                  prices.source, prices.notes + [f"smoke: last {rows} rows"], prices.label, prices.warnings)
 
 
 def stooq_symbol(ticker):

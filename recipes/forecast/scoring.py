@@ -18,14 +18,16 @@ def point_scores(actual, point, base):
             "direction_accuracy": float(np.mean((point > base) == (actual > base)))}
 
 
-def interval_scores(actual, low, high, base):
-    """Share of days inside [low, high], mean width in price units and as % of the last price."""
-    return {"coverage": float(np.mean((actual >= low) & (actual <= high))),
-            "width": float(np.mean(high - low)), "width_pct": float(100 * np.mean((high - low) / base))}
-
-
 LEVELS = (0.1, 0.5, 0.9)  # the model's quantiles; 10-90 is the 80% band
 ALPHA = 0.2  # the band's miss rate: the interval score charges 2 / ALPHA per unit outside it
+
+
+def interval_scores(actual, low, high, base):
+    """Mean interval score, share of days inside [low, high], mean width in price units and as % of the
+    last price. Bands are compared by the interval score: widths only compare at equal coverage."""
+    return {"interval_score": float(np.mean(interval_score(actual, low, high))),
+            "coverage": float(np.mean((actual >= low) & (actual <= high))),
+            "width": float(np.mean(high - low)), "width_pct": float(100 * np.mean((high - low) / base))}
 
 
 def pinball(actual, quantiles):
@@ -56,20 +58,41 @@ def fold_scores(actual, base, scale, point=None, quantiles=None):
         losses = pinball(actual, quantiles)
         scores.update({f"pinball_{round(100 * level)}": float(loss) for level, loss in zip(LEVELS, losses)})
         scores["pinball"] = float(losses.mean())
-        scores["interval_score"] = float(np.mean(interval_score(actual, quantiles[:, 0], quantiles[:, 2])))
         scores.update(interval_scores(actual, quantiles[:, 0], quantiles[:, 2], base))
     return scores
 
 
-def score(test, quantiles, scaler):
-    """{"day_h": {model, persistence, drift, always_up, naive_interval}} for each step ahead."""
+def paired_ratio(model, other, block=20, draws=2000, seed=0):
+    """Mean of `model` over mean of `other`, per-day scores of the same days (n,), with a 95% interval from a
+    moving-block bootstrap of the days (blocks of `block` days keep calm and turbulent spells together)."""
+    n = len(model)
+    block = min(block, n)
+    starts = np.random.default_rng(seed).integers(0, n - block + 1, size=(draws, -(-n // block)))
+    days = (starts[..., None] + np.arange(block)).reshape(draws, -1)[:, :n]  # (draws, n) resampled days
+    ratios = model[days].mean(axis=1) / other[days].mean(axis=1)
+    low, high = np.quantile(ratios, [0.025, 0.975])
+    return {"ratio": float(model.mean() / other.mean()), "low": float(low), "high": float(high)}
+
+
+def verdict(paired):
+    """"better", "worse" or "level": whether the bootstrap interval of the ratio excludes 1."""
+    return "better" if paired["high"] < 1 else "worse" if paired["low"] > 1 else "level"
+
+
+def score(test, quantiles, scaler, bands=None):
+    """{"day_h": {model, persistence, drift, always_up, naive_interval, *bands, paired}} for each step ahead.
+
+    bands: {name: (n, horizon, 3) prices} of other baseline bands; "paired" holds, per baseline band,
+    the model's interval score over the band's on the same days, with a block-bootstrap interval.
+    """
     prices = to_prices(test.base, quantiles, test.sigma)  # (n, horizon, 3)
     naive = np.broadcast_to(np.array(scaler["naive_quantiles"]), quantiles.shape)  # (n, horizon, 3)
-    naive_prices = to_prices(test.base, naive, test.sigma)
+    bands = {"naive_interval": to_prices(test.base, naive, test.sigma), **(bands or {})}
     results = {}
     for step in range(quantiles.shape[1]):
-        actual, base, naive_band = test.future[:, step], test.base, naive_prices[:, step]
+        actual, base = test.future[:, step], test.base
         drift = base * np.exp(scaler["mean_return"] * (step + 1))
+        model_days = interval_score(actual, prices[:, step, 0], prices[:, step, 2])
         results[f"day_{step + 1}"] = {
             "model": {**point_scores(actual, prices[:, step, 1], base),
                       **interval_scores(actual, prices[:, step, 0], prices[:, step, 2], base)},
@@ -77,27 +100,33 @@ def score(test, quantiles, scaler):
             "persistence": {k: v for k, v in point_scores(actual, base, base).items() if k != "direction_accuracy"},
             "drift": point_scores(actual, drift, base),
             "always_up": {"direction_accuracy": float(np.mean(actual > base))},
-            "naive_interval": interval_scores(actual, naive_band[:, 0], naive_band[:, 2], base),
+            **{name: interval_scores(actual, band[:, step, 0], band[:, step, 2], base) for name, band in bands.items()},
+            "paired": {name: paired_ratio(model_days, interval_score(actual, band[:, step, 0], band[:, step, 2]))
+                       for name, band in bands.items()},
         }
     return results, prices
 
 
 def print_table(title, day):
-    """One metric a row, the model beside each baseline that has that metric."""
-    columns = ["model", "persistence", "drift", "always_up", "naive_interval"]
-    names = ["mae", "rmse", "mape", "direction_accuracy", "coverage", "width", "width_pct"]
+    """One metric a row, the model beside each baseline that has that metric; bands compared by interval score."""
+    columns = ["model", "persistence", "drift", "always_up", *day["paired"]]
+    names = ["mae", "rmse", "mape", "direction_accuracy", "interval_score", "coverage", "width", "width_pct"]
     print(f"\n{title}")
-    print("  " + f"{'metric':<20}" + "".join(f"{name:>16}" for name in columns))
+    print("  " + f"{'metric':<20}" + "".join(f"{name:>18}" for name in columns))
     for name in names:
         cells = [f"{day[column][name]:.4f}" if name in day[column] else "-" for column in columns]
-        print("  " + f"{name:<20}" + "".join(f"{cell:>16}" for cell in cells))
+        print("  " + f"{name:<20}" + "".join(f"{cell:>18}" for cell in cells))
     ratio = day["model"]["mae"] / day["persistence"]["mae"]
     print(f"  model MAE / persistence MAE = {ratio:.4f}  ({'better' if ratio < 1 else 'worse'} by "
           f"{abs(1 - ratio):.2%}); 80% interval covers {day['model']['coverage']:.1%} of days")
+    for name, paired in day["paired"].items():
+        print(f"  interval score model / {name} = {paired['ratio']:.3f} (95% block bootstrap {paired['low']:.3f}-"
+              f"{paired['high']:.3f}): {verdict(paired)}")
     for name in ("uncalibrated", "validation_calibrated"):
         if f"model_{name}_interval" in day:
             other = day[f"model_{name}_interval"]
-            print(f"  ({name.replace('_', ' ')} band: coverage {other['coverage']:.1%}, width {other['width']:.4f})")
+            print(f"  ({name.replace('_', ' ')} band: coverage {other['coverage']:.1%}, width {other['width']:.4f}, "
+                  f"interval score {other['interval_score']:.4f})")
 
 
 def plot_test(test, prices, title, noun="price"):
@@ -123,7 +152,8 @@ def plot_test(test, prices, title, noun="price"):
     return buffer.getvalue()
 
 
-BANDS = ("model", "global", "volatility_band", "garch")  # the methods with quantiles
+BANDS = ("model", "global", "parkinson", "volatility_band", "garch")  # the methods with quantiles
+BASELINE_BANDS = ("parkinson", "volatility_band", "garch")  # the bands a network must beat
 ROWS = ("mae", "rmse", "mase", "direction_accuracy", "pinball_10", "pinball_50", "pinball_90", "pinball",
         "interval_score", "coverage", "width", "width_pct")
 
@@ -150,9 +180,9 @@ def print_backtest(name, result, days):
                   + " ".join(f"{fold[b]['interval_score']:.3f}" for b in bands))
         coverage = [fold["model"]["coverage"] for fold in folds]
         print(f"  model band: coverage {np.mean(coverage):.3f} on average over folds, {min(coverage):.3f} at worst")
-        for other in ("volatility_band", "garch"):
-            ratio = overall["model"]["interval_score"] / overall[other]["interval_score"]
-            print(f"  interval score model / {other} = {ratio:.3f}: better in "
+        for other, paired in result[f"day_{day}"]["paired"].items():
+            print(f"  interval score model / {other} = {paired['ratio']:.3f} (95% block bootstrap "
+                  f"{paired['low']:.3f}-{paired['high']:.3f}: {verdict(paired)}): better in "
                   f"{_wins(folds, 'interval_score', 'model', other)} of {len(folds)} folds")
         for other in ("persistence", "drift"):
             print(f"  MASE model {overall['model']['mase']:.3f}, {other} {overall[other]['mase']:.3f}: model better "

@@ -4,10 +4,12 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from shared.errors import UserError
 from shared.run import TrainingRun
 
-from . import data, scoring, windows
+from . import baselines, data, scoring, windows
 from .config import SMOKE, SMOKE_CAPS, Config
 from .windows import feature_names  # by name: benchmarks/forecast.py imports it from here
 
@@ -41,6 +43,8 @@ def train(run):
               "wrong unit?)", file=sys.stderr)
     for note in prices.notes:
         print(f"  cleaned: {note}")
+    for line in prices.warnings:
+        print(f"warning: {line}", file=sys.stderr)
     for name, part, (start, stop) in zip(windows.SPLITS, (train_part, val, test), bounds):
         print(f"  {name:<10} {prices.dates[start]} .. {prices.dates[stop - 1]}  {len(part):>6} windows")
     print(f"  inputs (batch, {config.window}, {train_part.x.shape[2]}): {', '.join(names)}, log volatility level; "
@@ -71,12 +75,12 @@ def train(run):
     else:
         scales = scaler["interval_scales"]
     quantiles = windows.widen(raw, scales)
-    results, prices_q = scoring.score(test, quantiles, scaler)
+    results, prices_q = scoring.score(test, quantiles, scaler, baseline_bands(prices, train_part, test, scaler, config))
     for name, band in (("uncalibrated", raw), ("validation_calibrated", windows.widen(raw, scaler["interval_scales"]))):
         other = scoring.score(test, band, scaler)[0]
         for day in results:  # how other bands did, for the record
             results[day][f"model_{name}_interval"] = {k: other[day]["model"][k]
-                                                      for k in ("coverage", "width", "width_pct")}
+                                                      for k in ("interval_score", "coverage", "width", "width_pct")}
     for day in sorted({1, config.horizon}):
         scoring.print_table(f"test period, {day} day(s) ahead ({len(test)} forecasts)", results[f"day_{day}"])
     return run.finish({
@@ -85,6 +89,21 @@ def train(run):
                     for name, part, (start, stop) in zip(windows.SPLITS, (train_part, val, test), bounds)},
         "test": results,
     }, {"test_forecast.png": scoring.plot_test(test, prices_q, Path(prices.source).stem, prices.noun)})
+
+
+def baseline_bands(prices, train_part, test, scaler, config):
+    """{name: (n, horizon, 3) prices} of the test windows' baseline bands beside the rolling one (in score):
+    Parkinson (from High and Low, when the file has them) and GARCH(1,1), each fitted on the past only."""
+    bands = {}
+    if "high" in prices.columns and "low" in prices.columns:
+        calibration = baselines.parkinson_quantiles(train_part, baselines.parkinson_of(prices, train_part,
+                                                                                       config.vol_window))
+        bands["parkinson_interval"] = baselines.parkinson_band(
+            test, baselines.parkinson_of(prices, test, config.vol_window), calibration, scaler["naive_quantiles"])
+    origins = np.searchsorted(prices.dates, test.end_dates)  # consecutive days: GARCH rolls through them
+    bands["garch_interval"] = baselines.garch_band(prices.price, int(origins[0]) + 1, int(origins[-1]),
+                                                   config.horizon)[0]
+    return bands
 
 
 def main(argv=None):

@@ -18,6 +18,8 @@ import numpy as np
 from shared.data import prefetched, slices
 from shared.errors import UserError
 
+from . import data
+
 FEATURES = ("return", "range", "volume")
 ALIASES = {"close": "return", "returns": "return", "high-low": "range", "hl": "range"}
 VOLUME_MEAN_DAYS = 20
@@ -137,14 +139,28 @@ def training_volatility(prices, start, stop):
     return returns, sigma, 0.05 * sigma  # the floor: a quiet stretch must not blow the scaled inputs up
 
 
-def fit_scaler(train, names, returns, sigma, floor):
-    """The standardising statistics and naive band quantiles of the training windows only."""
+def with_ranges(part, prices, names, window):
+    """The windows of `part` whose inputs all lie on or after the file's first day with a high-low range,
+    when the model reads the range (GSPC has none before 1962: a range of 0 there is no signal); None if none."""
+    first = data.first_range_day(prices) if "range" in names else 0
+    if first == 0:
+        return part
+    if first + window - 1 >= len(prices):
+        return None
+    count = int(np.sum(part.end_dates >= prices.dates[first + window - 1]))
+    return part.tail(count) if count else None
+
+
+def fit_scaler(train, names, returns, sigma, floor, naive_y=None):
+    """The standardising statistics of the training windows only, and the naive band's quantiles of the
+    training targets (`naive_y`, default train.y: every training window, with or without a range)."""
+    naive_y = train.y if naive_y is None else naive_y
     mean = train.x.reshape(-1, train.x.shape[2]).mean(axis=0)
     std = train.x.reshape(-1, train.x.shape[2]).std(axis=0)
     return {"features": list(names), "mean": mean.tolist(), "std": np.where(std > 0, std, 1.0).tolist(),
             "train_sigma": sigma, "floor": floor, "mean_return": float(returns.mean()),
             # the naive interval: training-period quantiles of the scaled targets, per horizon step
-            "naive_quantiles": np.quantile(train.y, [0.1, 0.5, 0.9], axis=0).T.tolist()}
+            "naive_quantiles": np.quantile(naive_y, [0.1, 0.5, 0.9], axis=0).T.tolist()}
 
 
 def build(prices, names, window, horizon, vol_window, fractions):
@@ -159,7 +175,12 @@ def build(prices, names, window, horizon, vol_window, fractions):
             raise UserError(f"{prices.source}: {len(prices)} usable rows leave no {name} window of "
                             f"{window} + {horizon} days; need about {need} rows, or a smaller --window")
         parts.append(part)
-    return parts, fit_scaler(parts[0], names, returns, train_sigma, floor), bounds
+    ranged = [with_ranges(part, prices, names, window) for part in parts]
+    if any(part is None for part in ranged):
+        name = SPLITS[[part is None for part in ranged].index(True)]
+        raise UserError(f"{prices.source}: the {name} period has no window whose days all have a high-low range "
+                        "(High > Low); use --features return")
+    return ranged, fit_scaler(ranged[0], names, returns, train_sigma, floor, parts[0].y), bounds
 
 
 def implausible_jumps(prices, train_bounds, limit=20.0):

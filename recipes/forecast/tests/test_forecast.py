@@ -85,12 +85,53 @@ def test_classic_google_files_and_yahoo_exports_load_as_is(real_data):
     assert apple.notes == ["1 rows without a date or Adj Close dropped"]  # the 1981-08-10 row of nulls
     index = data.read_prices(stocks / "GSPC.csv")
     assert index.columns["volume"][0] == 0 and np.all(np.diff(index.dates.astype(int)) > 0)
+    # High == Low (no range) on 8,547 rows up to 1983-06-30, the first 8,509 before any range (1962-01-02)
+    assert len(index.warnings) == 1 and "8,547 of 24,114 rows" in index.warnings[0]
+    assert "1927-12-30 .. 1983-06-30" in index.warnings[0] and str(index.dates[data.first_range_day(index)]) == "1962-01-02"
+    assert apple.warnings and "27 days" in apple.warnings[0]  # 1984-85
 
 
 # --- windows, splits and scaling -----------------------------------------------------------
 
 def load_synthetic(tmp_path, close, **kwargs):
     return data.read_prices(prices_csv(tmp_path / "s.csv", close, **kwargs))
+
+
+def test_days_without_a_range_are_reported_and_range_windows_start_where_ranges_do(tmp_path):
+    close = random_walk(400)
+    path = prices_csv(tmp_path / "s.csv", close)
+    frame = pd.read_csv(path)
+    for column in ("High", "Low"):
+        frame.loc[:99, column] = close[:100]  # days 0-99: High == Low == Close, as GSPC before 1962
+        frame.loc[250, column] = close[250]  # one more inside the history
+    frame.to_csv(path, index=False)
+    prices = data.read_prices(path)
+    assert prices.warnings == [f"{path}: 101 of 400 rows have no high-low range (High == Low or missing), "
+                               f"{prices.dates[0]} .. {prices.dates[250]}; the first 100 ({prices.dates[0]} .. "
+                               f"{prices.dates[99]}) come before any range: with the range feature, windows start "
+                               "after them, and the Parkinson band uses none of them; the other 1 days inside the "
+                               "history read a range of 0 as the model's input (the Parkinson band leaves them out)"]
+    (train_part, val, test), scaler, _ = windows.build(prices, ["return", "range"], 15, 1, 5, (0.2, 0.2))
+    assert train_part.end_dates[0] == prices.dates[100 + 14]  # the first window whose inputs all have a range
+    assert len(val) == len(windows.build(prices, ["return"], 15, 1, 5, (0.2, 0.2))[0][1])  # later splits whole
+    everything, plain, _ = windows.build(prices, ["return"], 15, 1, 5, (0.2, 0.2))
+    assert len(everything[0]) > len(train_part) and plain["naive_quantiles"] == scaler["naive_quantiles"]
+    assert np.all(train_part.x[:, :, 1] > 0)  # no window reads the missing stretch's zero range
+    for column in ("High", "Low"):
+        frame.loc[:300, column] = close[:301]  # no range in the whole training period
+    frame.to_csv(path, index=False)
+    with pytest.raises(UserError, match="the train period has no window whose days all have a high-low range"):
+        windows.build(data.read_prices(path), ["return", "range"], 15, 1, 5, (0.2, 0.2))
+
+
+def test_paired_ratio_of_interval_scores():
+    other = np.random.default_rng(0).uniform(1, 2, 500)
+    same = scoring.paired_ratio(other, other)
+    assert (same["ratio"], same["low"], same["high"]) == (1.0, 1.0, 1.0) and scoring.verdict(same) == "level"
+    half = scoring.paired_ratio(other / 2, other)
+    assert half["ratio"] == pytest.approx(0.5) and half["high"] < 1 and scoring.verdict(half) == "better"
+    noisy = scoring.paired_ratio(other * np.random.default_rng(1).uniform(0.9, 1.11, 500), other)
+    assert noisy["low"] < noisy["ratio"] < noisy["high"]
 
 
 def test_windows_stay_inside_their_split_and_never_look_ahead(tmp_path):
@@ -147,6 +188,10 @@ def test_scores_perfect_forecasts_and_widen_the_naive_band_with_the_horizon(tmp_
     assert results["day_1"]["model"]["coverage"] == 1 and results["day_1"]["persistence"]["mae"] > 0
     ratio = results["day_2"]["naive_interval"]["width"] / results["day_1"]["naive_interval"]["width"]
     assert 1.35 < ratio < 1.5  # sqrt(2): two days of volatility, not one
+    # bands are compared by interval score: the thin band round the truth beats the naive band, paired
+    day = results["day_1"]
+    assert day["model"]["interval_score"] == pytest.approx(day["model"]["width"])  # no misses: width only
+    assert day["paired"]["naive_interval"]["high"] < 1
 
 
 # --- the model -----------------------------------------------------------------------------

@@ -147,8 +147,9 @@ def test_global_backtest_end_to_end_writes_scores_for_every_method_and_series(tm
     for name in ("a", "b"):
         day = saved["series"][name]["day_1"]
         assert len(day["folds"]) == 2 and set(day["overall"]) == {"model", "global", "persistence", "drift",
-                                                                  "volatility_band", "garch", "always_up"}
-        for method in ("model", "global", "volatility_band", "garch"):
+                                                                  "parkinson", "volatility_band", "garch", "always_up"}
+        assert set(day["paired"]) == {"parkinson", "volatility_band", "garch"}
+        for method in ("model", "global", "parkinson", "volatility_band", "garch"):
             assert 0.5 < day["overall"][method]["coverage"] < 1 and day["overall"][method]["interval_score"] > 0
         close = data.read_prices(tmp_path / f"{name}.csv").price
         persistence = np.mean(np.abs(np.diff(close[-121:])))  # the two folds' 120 next-day changes
@@ -186,3 +187,61 @@ def test_backtest_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, caps
                         capsys)
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "out").exists()
+
+
+# --- the Parkinson (range-based) band -----------------------------------------------------------
+
+def test_parkinson_volatility_by_hand_reads_ranges_up_to_the_day_and_skips_days_without_one():
+    c = 4 * np.log(2)
+    high = np.exp([0.0, 0.2, 0.1, 0.0, 0.0, 0.3])  # days 0, 3 and 4: High == Low, no range
+    volatility = baselines.parkinson_volatility(high, np.ones(6), 2)  # mean over days t-1, t
+    expected = [np.nan, np.sqrt(0.04 / c), np.sqrt((0.04 + 0.01) / 2 / c), np.sqrt(0.01 / c), np.nan,
+                np.sqrt(0.09 / c)]
+    np.testing.assert_allclose(volatility, expected, rtol=1e-12)
+    later = high.copy()
+    later[4:] *= 2  # wider ranges from day 4 on move nothing before day 4
+    np.testing.assert_allclose(baselines.parkinson_volatility(later, np.ones(6), 2)[:4], expected[:4], rtol=1e-12)
+
+
+def with_ranges(prices, seed=2, start=0, factor=1.0):
+    """`prices` with random daily ranges; ranges from day `start` on multiplied by `factor`."""
+    spread = np.abs(np.random.default_rng(seed).normal(0, 0.01, len(prices))) + 1e-4
+    spread[start:] *= factor
+    columns = {**prices.columns, "high": prices.price * np.exp(spread), "low": prices.price.copy()}
+    return data.Prices(prices.dates, columns, prices.target, prices.source, [])
+
+
+def test_parkinson_band_reads_ranges_to_its_origin_and_calibrates_on_training_windows_only(tmp_path):
+    prices = with_ranges(load(tmp_path, random_walk(700)))
+    first, stop, settings = 580, 640, config()
+    fold = backtest.make_fold(prices, NAMES, settings, first, stop)
+    band = backtest.forecasts(prices, fold, 2, 5)["parkinson"]
+    # calibration: the training windows' log-returns over their origin's Parkinson volatility, by hand
+    origins = np.searchsorted(prices.dates, fold.train.end_dates)
+    volatility = baselines.parkinson_volatility(prices.columns["high"], prices.columns["low"], 5)[origins]
+    ahead = np.log(prices.price[origins + 1] / prices.price[origins]) / volatility
+    expected = np.quantile(ahead, [0.1, 0.5, 0.9])
+    np.testing.assert_allclose(baselines.parkinson_quantiles(fold.train, volatility)[0], expected, rtol=1e-9)
+    low = fold.test.base * np.exp(expected[0] * baselines.parkinson_of(prices, fold.test, 5))
+    np.testing.assert_allclose(band[:, 0, 0], low, rtol=1e-9)
+    # ranges changed from the validation period on: the calibration (training windows) does not move;
+    # ranges changed from day `later` on: forecasts at origins before `later` do not move, the one at `later` does
+    for start in (first - round(first * settings.val_fraction), first + 20):  # validation's first day; later
+        other = with_ranges(prices, start=start, factor=1.5)
+        other_fold = backtest.make_fold(other, NAMES, settings, first, stop)
+        train_volatility = baselines.parkinson_of(other, other_fold.train, 5)
+        np.testing.assert_allclose(baselines.parkinson_quantiles(other_fold.train, train_volatility)[0], expected,
+                                   rtol=1e-9)
+    other_band = backtest.forecasts(other, other_fold, 2, 5)["parkinson"]
+    known = 21  # origins first - 1 .. first + 19 read ranges before day first + 20
+    np.testing.assert_allclose(other_band[:known], band[:known], rtol=1e-12)
+    assert not np.allclose(other_band[known, 0], band[known, 0])
+
+
+def test_parkinson_band_falls_back_to_the_volatility_band_where_no_range_is_known(tmp_path):
+    prices = load(tmp_path, random_walk(400))
+    fold = backtest.make_fold(prices, ["return"], config(), 300, 350)
+    volatility = np.full(len(fold.test), np.nan)
+    np.testing.assert_allclose(
+        baselines.parkinson_band(fold.test, volatility, np.array([[-1.0, 0.0, 1.0]] * 2), fold.scaler["naive_quantiles"]),
+        baselines.volatility_band(fold.test, fold.scaler["naive_quantiles"]))
