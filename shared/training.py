@@ -371,11 +371,9 @@ def check_resumable(workdir, config_json):
     weights = backup / "latest.weights.h5"
     digest = _digest_path(weights)
     if weights.exists() and digest.is_file() and digest.read_text(encoding="utf-8").strip() != data.sha256(weights):
-        raise UserError(f"{weights}: damaged (its SHA-256 is not the one written after the last complete backup, "
-                        f"{digest.name}: a full disk or a kill while it was written); {fresh}")
+        raise UserError(f"{weights}: damaged (not the file {digest.name} fingerprints); {fresh}")
     if weights.exists() and not _readable_h5(weights):  # a backup from before the digest was kept
-        raise UserError(f"{weights}: damaged (truncated, or not a readable HDF5 weights file: a full disk or "
-                        f"a kill while it was written); {fresh}")
+        raise UserError(f"{weights}: damaged (not a readable HDF5 weights file); {fresh}")
 
 
 def _readable_h5(path):
