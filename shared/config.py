@@ -109,9 +109,18 @@ def parse(cls, argv, *, recipe, description=None, epilog=None, prog=None):
         args.out = ""
     config = cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls)})
     validate(config)
+    if hasattr(config, "check_given"):  # options that would be ignored beside others: refused, never dropped
+        config.check_given(given_options(cls, argv))
     if not config.out:
         config.out = str(Path("runs") / recipe)
     return config
+
+
+def given_options(cls, argv):
+    """The names of cls's fields that argv sets itself (a default cannot tell `--ticker GOOG` from nothing)."""
+    parser, unset = build_parser(cls, ""), object()  # an object, not a string: argparse converts string defaults
+    parser.set_defaults(**{field.name: unset for field in dataclasses.fields(cls)})
+    return {name for name, value in vars(parser.parse_args(argv)).items() if value is not unset}
 
 
 def validate(config):

@@ -342,6 +342,44 @@ def test_a_seed_out_of_range_is_one_line(seed, capsys):
     assert config.parse(config.TrainConfig, ["--seed", "4294967295"], recipe="x").seed == 2**32 - 1
 
 
+def recipe_settings():
+    """[(recipe, class)]: every dataclass of settings a recipe's config.py or train.py defines (a new recipe's too)."""
+    import dataclasses
+    import importlib
+
+    found = []
+    for main in sorted((ROOT / "recipes").glob("*/__main__.py")):
+        for name in ("config", "train"):
+            if (main.parent / f"{name}.py").is_file():
+                module = importlib.import_module(f"recipes.{main.parent.name}.{name}")
+                found += [(main.parent.name, cls) for cls in vars(module).values() if isinstance(cls, type)
+                          and dataclasses.is_dataclass(cls) and cls.__module__ == module.__name__]
+    return found
+
+
+SETTINGS = recipe_settings()
+SETTINGS_IDS = [f"{recipe}.{cls.__name__}" for recipe, cls in SETTINGS]
+
+
+@pytest.mark.parametrize("recipe, cls", SETTINGS, ids=SETTINGS_IDS)
+def test_every_number_option_of_every_recipe_has_bounds(recipe, cls):
+    import dataclasses
+    import typing
+
+    kinds = typing.get_type_hints(cls)
+    unbounded = [field.name for field in dataclasses.fields(cls)
+                 if kinds[field.name] in (int, float) and not field.metadata.get("bounds")]
+    assert unbounded == [], f"{recipe}: --{', --'.join(unbounded)} take any number, negative or zero included"
+
+
+@pytest.mark.parametrize("argv, says", [(["--seed", "-1"], "--seed must be in [0, 4294967295], got -1"),
+                                        (["--batch-size", "0"], "--batch-size must be in [1, inf), got 0")])
+@pytest.mark.parametrize("recipe, cls", SETTINGS, ids=SETTINGS_IDS)
+def test_a_negative_seed_and_a_zero_batch_size_are_one_line_in_every_recipe(recipe, cls, argv, says, capsys):
+    code, err = one_line_exit(lambda: config.parse(cls, argv, recipe=recipe), capsys)
+    assert code == 2 and err == f"prog: error: {says}\n"
+
+
 def test_a_cache_folder_that_cannot_be_created_is_one_line(tmp_path, monkeypatch, capsys):
     (tmp_path / "a-file").write_text("")
     monkeypatch.setenv("RECIPES_CACHE_DIR", str(tmp_path / "a-file" / "cache"))

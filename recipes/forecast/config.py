@@ -45,3 +45,19 @@ class Config(TrainConfig):
         # Checked while parsing, before --out is created: a mistake leaves nothing behind.
         if (self.tickers or "," in self.csv) and not self.backtest:
             raise UserError("--tickers and several --csv files are for the backtest: add --backtest N (e.g. 5)")
+
+    def check_given(self, given):
+        """Refuse an option the run would ignore beside another (shared.config.parse calls this with the
+        options the command line names), rather than say nothing and use the other."""
+        if self.tickers and given & {"ticker", "csv"}:
+            name = "--ticker" if "ticker" in given else "--csv"
+            raise UserError(f"--tickers and {name} both name the series: give one (--tickers takes tickers and "
+                            "CSV paths, comma-separated)")
+        if self.csv and "ticker" in given:
+            raise UserError(f"--ticker {self.ticker} and --csv {self.csv} both name the series: give one (--csv "
+                            "reads that file; --ticker reads RECIPES_DATA_DIR/stocks/TICKER.csv or downloads it)")
+        if self.backtest and "test_fraction" in given:
+            raise UserError("--test-fraction is for one split: with --backtest the test periods are the folds "
+                            "(--fold-days days each); leave out --test-fraction")
+        if not self.backtest and "fold_days" in given:
+            raise UserError("--fold-days is for the backtest: add --backtest N, or leave out --fold-days")

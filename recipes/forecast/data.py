@@ -5,7 +5,9 @@ history of TICKER from Stooq (https://stooq.com, free, no key), downloaded once
 a day into the data cache. Handled quirks: ISO or US dates (`1/3/2012`), numbers
 with thousands separators inside quotes (`"7,380,500"`), rows of `null`,
 unsorted or repeated dates (the last row of a date wins), missing trading days
-(the series steps from one trading day to the next) and zero volume.
+(the series steps from one trading day to the next) and zero volume. Refused at their line: day-first
+dates (13/01/2012, which the reader would take month-first), and prices whose log changes, ranges or squared
+errors overflow. Warned about, with the count and the first line: High below Low, Open or Close outside them.
 
 The column forecast is `--target`: by default Adj Close where present, else Close; any other
 numeric column works (Volume, or `value` in a plain `date,value` file) if all its values are above
@@ -26,6 +28,9 @@ STOOQ_URL = "https://stooq.com/q/d/l/?s={symbol}&i=d"
 STOOQ_SYMBOLS = {"GSPC": "^spx", "DJI": "^dji", "IXIC": "^ndq"}  # Yahoo index names -> Stooq's
 MISSING = {"", "null", "nan", "na", "n/a", "none", "-"}
 DATE_FORMATS = ("%Y-%m-%d", "%m/%d/%Y", "%Y/%m/%d", "%m/%d/%y", "%d.%m.%Y")
+DATES_READ = "ISO YYYY-MM-DD (2012-01-13), month-first M/D/YYYY or M/D/YY (1/13/2012), YYYY/MM/DD or D.M.YYYY"
+DAY_FIRST = re.compile(r"(\d{1,2})([/-])(\d{1,2})\2(\d{2}|\d{4})")  # 13/01/2012: read month-first, it cannot be
+VALUE_LIMIT = 1e100  # prices beyond it (or positive ones below 1/VALUE_LIMIT) overflow squared errors and ratios
 PRICE_COLUMNS = ("open", "high", "low", "close", "adjclose")  # keys of the columns that are prices
 
 
@@ -62,6 +67,13 @@ def _parse_dates(raw, path, first_line):
     import pandas as pd  # here, like every pandas use: `--help` answers before pandas loads (~0.5 s)
 
     text = raw.astype(str).str.strip()
+    for at, value in enumerate(text):  # a day-first file: refused whole, since its days up to 12 would read wrong
+        parts = DAY_FIRST.fullmatch(value)
+        if parts and 12 < int(parts.group(1)) <= 31 and 1 <= int(parts.group(3)) <= 12:
+            raise UserError(f"{path}: line {at + first_line}: date {value!r} looks day-first (day {parts.group(1)}, "
+                            f"month {parts.group(3)}); dates are read as {DATES_READ}: write the column as ISO "
+                            f"dates (e.g. {parts.group(4) if len(parts.group(4)) == 4 else '20' + parts.group(4)}-"
+                            f"{int(parts.group(3)):02d}-{int(parts.group(1)):02d})")
     for fmt in DATE_FORMATS:
         parsed = pd.to_datetime(text, format=fmt, errors="coerce")
         if parsed.notna().mean() > 0.5:  # the format most rows follow; the others are errors
@@ -71,7 +83,7 @@ def _parse_dates(raw, path, first_line):
                 raise UserError(f"{path}: line {at + first_line}: date {text.iloc[at]!r} does not match "
                                 f"the file's other dates ({fmt})")
             return parsed
-    raise UserError(f"{path}: line {first_line}: date {text.iloc[0]!r} is not a date like 2012-01-03 or 1/3/2012")
+    raise UserError(f"{path}: line {first_line}: date {text.iloc[0]!r} is not a date the reader knows: {DATES_READ}")
 
 
 def _parse_number(raw, name, path, first_line):
@@ -129,6 +141,7 @@ def read_prices(path, target=""):
                 f"is not positive: the model forecasts log changes of {names[wanted]}, which need values above 0 "
                 "(drop or fill those rows, or choose another column with --target)")
         raise UserError(f"{path}: line {table.index[at] + first_line}: {names[wanted]} {table[wanted].iloc[at]} {what}")
+    check_computable(table, names, wanted, path, first_line)
     if not table["date"].is_monotonic_increasing:
         notes.append("rows sorted by date")
     table = table.sort_values("date", kind="stable")
@@ -142,8 +155,59 @@ def read_prices(path, target=""):
         raise UserError(f"{path}: {names[wanted]} is constant ({table[wanted].iloc[0]}): nothing to forecast")
     prices = Prices(table["date"].to_numpy().astype("datetime64[D]"),
                     {k: table[k].to_numpy() for k in columns}, wanted, str(path), notes, names[wanted])
+    prices.warnings.extend(order_warnings(prices, table.index.to_numpy() + first_line, names))
     prices.warnings.extend(range_warnings(prices))
     return prices
+
+
+def check_computable(table, names, wanted, path, first_line):
+    """A UserError at the first value whose log change, high-low range or squared error would not be a finite
+    number: a price (or the target) beyond VALUE_LIMIT either way, or High or Low at or below 0."""
+    for name_key in dict.fromkeys((*PRICE_COLUMNS, wanted)):
+        if name_key not in table:
+            continue
+        values = table[name_key].to_numpy()
+        with np.errstate(invalid="ignore"):
+            huge = (np.abs(values) > VALUE_LIMIT) | ((values > 0) & (values < 1 / VALUE_LIMIT))
+            bad = huge | ((values <= 0) if name_key in ("high", "low") else False)
+        if bad.any():
+            at = int(np.flatnonzero(bad)[0])
+            why = (f"is out of range: values beyond {VALUE_LIMIT:.0e} (or below {1 / VALUE_LIMIT:.0e}) overflow the "
+                   "log changes, ranges and squared errors; rescale the column" if huge[at] else
+                   "is not a positive price: the range log(High / Low) needs High and Low above 0")
+            raise UserError(f"{path}: line {table.index[at] + first_line}: {names[name_key]} {values[at]:g} {why}")
+
+
+def order_warnings(prices, lines, names):
+    """[line] on the days where High is below Low, or Open or Close lies outside Low..High: the first such
+    line of the file and the count. Days with High below Low count as days without a range (no_range)."""
+    if "high" not in prices.columns or "low" not in prices.columns:
+        return []
+    high, low = prices.columns["high"], prices.columns["low"]
+    with np.errstate(invalid="ignore"):
+        inverted = high < low
+        outside = {k: ~inverted & ((prices.columns[k] < low) | (prices.columns[k] > high))
+                   for k in ("open", "close") if k in prices.columns}
+        if "open" in outside:
+            outside["open"] &= prices.columns["open"] > 0  # Open 0: not recorded (GSPC before 1962)
+    odd = np.logical_or.reduce([inverted, *outside.values()])
+    if not odd.any():
+        return []
+    first = int(np.argmin(np.where(odd, lines, np.iinfo(lines.dtype).max)))  # the first in the file's order
+    high_low = f"{names['high']} {high[first]:g}", f"{names['low']} {low[first]:g}"
+    if inverted[first]:
+        what = f"{high_low[0]} below {high_low[1]}"
+    else:
+        column = next(k for k in outside if outside[k][first])
+        what = f"{names[column]} {prices.columns[column][first]:g} outside {high_low[1]} .. {high_low[0]}"
+    parts = [f"{label} {int(mask.sum()):,}" for label, mask in
+             [("High below Low", inverted)] + [(f"{names[k]} outside Low .. High", m) for k, m in outside.items()]
+             if mask.any()]
+    line = (f"{prices.source}: line {lines[first]}: {what} ({prices.dates[first]}); {int(odd.sum()):,} of "
+            f"{len(prices):,} rows have such prices ({', '.join(parts)}): check the file's columns")
+    if inverted.any():
+        line += "; days with High below Low are read as days without a range"
+    return [line]
 
 
 def no_range(prices):
@@ -167,8 +231,8 @@ def range_warnings(prices):
     missing = np.flatnonzero(no_range(prices))
     if len(missing) == 0:
         return []
-    line = (f"{prices.source}: {len(missing):,} of {len(prices):,} rows have no high-low range (High == Low or "
-            f"missing), {prices.dates[missing[0]]} .. {prices.dates[missing[-1]]}")
+    line = (f"{prices.source}: {len(missing):,} of {len(prices):,} rows have no high-low range (High not above Low, "
+            f"or missing), {prices.dates[missing[0]]} .. {prices.dates[missing[-1]]}")
     first = first_range_day(prices)
     if first:
         line += (f"; the first {first:,} ({prices.dates[0]} .. {prices.dates[first - 1]}) come before any range: "

@@ -1,6 +1,7 @@
-"""Forecast the next `horizon` days after the last row of a CSV (prices, or the column trained on), with 80%
-intervals."""
+"""Forecast the next `horizon` days after the last row of a CSV (prices, or the column trained on), or of a
+ticker's prices (found as in training: RECIPES_DATA_DIR/stocks/TICKER.csv, else Stooq), with 80% intervals."""
 import json
+import sys
 
 import numpy as np
 
@@ -64,11 +65,16 @@ def main(argv=None):
     with reported(prog):
         parser = command_parser(prog, __doc__)
         parser.add_argument("--model", required=True, help="output folder of a training run")
-        parser.add_argument("--csv", required=True, help="the history, with the columns the model was trained on")
+        source = parser.add_mutually_exclusive_group(required=True)  # one history: both would leave one unread
+        source.add_argument("--csv", help="the history, with the columns the model was trained on")
+        source.add_argument("--ticker", help="the history of this ticker, found as in training (RECIPES_DATA_DIR/"
+                                             "stocks/TICKER.csv, else downloaded from Stooq)")
         parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
         args = parser.parse_args(argv)
         forecaster, config, scaler = load(args.model)
-        prices = data.read_prices(args.csv, config["target"])
+        prices = data.load(args.csv, args.ticker, config["target"])
+        for line in prices.warnings:
+            print(f"warning: {line}", file=sys.stderr)
         rows, calibration = forecast(forecaster, prices, config, scaler)
         if args.json:
             print(json.dumps({"last_date": str(prices.dates[-1]), "last_price": float(prices.price[-1]),

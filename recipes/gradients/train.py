@@ -6,6 +6,7 @@ import time
 from typing import ClassVar
 
 from shared.artifacts import publish
+from shared.config import SEED_MAX
 from shared.errors import UserError
 from shared.run import TrainingRun, option
 
@@ -41,7 +42,8 @@ class Config:
     bi_length: int = option(100, "bidirectional: sequence length", bounds="[2, inf)")
     val_size: int = option(512, "held-out sequences per task and length (drawn from another seed)",
                            bounds="[1, inf)")
-    seed: int = option(0, "seed for the batches, the held-out sets and the weights")
+    seed: int = option(0, "seed for the batches, the held-out sets and the weights",
+                       bounds=f"[0, {SEED_MAX}]")  # what numpy's seeding takes, as in every recipe
     out: str = option("", "output directory (default runs/RECIPE)")
     smoke: bool = option(False, "a seconds-long run: tiny models, few steps, lengths up to 25")
 
@@ -53,6 +55,12 @@ class Config:
         # Checked while parsing, before the run creates or locks --out: a typo leaves nothing behind.
         self.cells = ",".join(parse_cells(self.cells))
         self.lengths = ",".join(map(str, parse_lengths(self.lengths)))
+
+    def check_given(self, given):
+        """Refuse an option the run would ignore (shared.config.parse calls this with the options named)."""
+        if "gate_init" in given and not set(parse_cells(self.cells)) & {"lstm", "gru"}:
+            raise UserError(f"--gate-init sets LSTM and GRU gate biases; --cells {self.cells} has neither: "
+                            "leave out --gate-init or add lstm or gru to --cells")
 
 
 def parse_cells(text):

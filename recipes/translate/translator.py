@@ -26,6 +26,7 @@ from . import data, search
 from .config import Config
 
 RECIPE = __name__.split(".")[-2]
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".pdf", ".svg")  # --show-attention: saved in the format the suffix names
 
 
 class Translator:
@@ -176,7 +177,8 @@ def load(model_dir):
 
 
 def save_attention(translator, sentence, path):
-    """The greedy translation of one sentence and its attention heatmap (English rows, Spanish columns) as PNG."""
+    """The greedy translation of one sentence and its attention heatmap (English rows, Spanish columns), in the
+    format `path`'s suffix names (one of IMAGE_SUFFIXES: check_image_path refuses the others)."""
     from shared.report import pyplot
 
     plt = pyplot()
@@ -193,8 +195,9 @@ def save_attention(translator, sentence, path):
     axis.set_title(translator.text(outputs[0]) + "  (greedy)", fontsize=9)
     fig.colorbar(image, ax=axis, label="attention weight")
     fig.tight_layout()
-    partial = Path(path).with_name(f".{Path(path).name}.partial.png")
-    fig.savefig(partial, dpi=100)
+    suffix = Path(path).suffix.lower()
+    partial = Path(path).with_name(f".{Path(path).name}.partial{suffix}")
+    fig.savefig(partial, dpi=100, format=suffix.lstrip("."))  # by the name's suffix: a .jpg holds JPEG
     plt.close(fig)
     partial.replace(path)
     return weights
@@ -208,7 +211,9 @@ def main(argv=None):
         parser.add_argument("--file", help="text file with one Spanish sentence a line: one English line out per "
                                            "line in (empty where a line cannot be translated, named on stderr)")
         parser.add_argument("--beam-size", type=int, default=1, help="1: greedy; N > 1: beam search of width N")
-        parser.add_argument("--show-attention", metavar="PNG", help="save the attention heatmap of the first sentence")
+        parser.add_argument("--show-attention", metavar="FILE",
+                            help="save the attention heatmap of the first sentence in the format its suffix names: "
+                                 + ", ".join(IMAGE_SUFFIXES))
         parser.add_argument("sentences", nargs="*", help="Spanish sentences to translate")
         args = parser.parse_args(argv)
         if args.beam_size < 1:
@@ -217,7 +222,7 @@ def main(argv=None):
         if not (args.sentences or lines):
             raise UserError("no sentences: give them as arguments or with --file")
         if args.show_attention:
-            check_png_path(args.show_attention)
+            check_image_path(args.show_attention)
         translator = load(args.model)
         sources, unknown = translator.prepare(args.sentences)  # every argument checked before any output
         # A file is a batch job: every line it can, one output line per input line, the others named.
@@ -255,11 +260,15 @@ def main(argv=None):
         return outputs
 
 
-def check_png_path(path):
-    """A UserError unless `path` can be written as a new PNG (an existing folder or unwritable place cannot)."""
+def check_image_path(path):
+    """A UserError unless `path` can be written as a new image of a format its suffix names (an existing folder,
+    an unwritable place or a suffix matplotlib does not write as an image here cannot)."""
     target = Path(path)
     if target.is_dir():
         raise UserError(f"--show-attention {target}: is a folder; give a file name such as {target / 'attention.png'}")
+    if target.suffix.lower() not in IMAGE_SUFFIXES:
+        what = f"{target.suffix} is not an image format written here" if target.suffix else "no suffix"
+        raise UserError(f"--show-attention {target}: {what}; end the name in {', '.join(IMAGE_SUFFIXES)}")
     if not target.parent.is_dir():
         raise UserError(f"--show-attention {target}: no folder {target.parent}")
     if not os.access(target.parent, os.W_OK):

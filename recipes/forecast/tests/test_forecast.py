@@ -9,7 +9,7 @@ from shared.errors import UserError
 from shared.testing import check_recipe, write_csv
 
 from .. import __main__ as cli
-from .. import data, model, predict, scoring, train, windows
+from .. import baselines, data, model, predict, scoring, train, windows
 
 FAST = ["--units", "16", "--window", "20", "--vol-window", "10", "--batch-size", "64", "--lr", "0.01"]
 
@@ -106,7 +106,7 @@ def test_days_without_a_range_are_reported_and_range_windows_start_where_ranges_
         frame.loc[250, column] = close[250]  # one more inside the history
     frame.to_csv(path, index=False)
     prices = data.read_prices(path)
-    assert prices.warnings == [f"{path}: 101 of 400 rows have no high-low range (High == Low or missing), "
+    assert prices.warnings == [f"{path}: 101 of 400 rows have no high-low range (High not above Low, or missing), "
                                f"{prices.dates[0]} .. {prices.dates[250]}; the first 100 ({prices.dates[0]} .. "
                                f"{prices.dates[99]}) come before any range: with the range feature, windows start "
                                "after them, and the Parkinson band uses none of them; the other 1 days inside the "
@@ -122,6 +122,28 @@ def test_days_without_a_range_are_reported_and_range_windows_start_where_ranges_
     frame.to_csv(path, index=False)
     with pytest.raises(UserError, match="the train period has no window whose days all have a high-low range"):
         windows.build(data.read_prices(path), ["return", "range"], 15, 1, 5, (0.2, 0.2))
+
+
+def test_days_with_high_below_low_or_a_close_outside_the_range_are_warned_once_with_the_first_line(tmp_path):
+    close = random_walk(300)
+    path = prices_csv(tmp_path / "s.csv", close)
+    frame = pd.read_csv(path)
+    frame.loc[[40, 90], ["High", "Low"]] = frame.loc[[40, 90], ["Low", "High"]].to_numpy()  # swapped columns
+    frame.loc[60, "Close"] = frame.loc[60, "High"] * 2  # a close far above the day's high
+    frame = frame.iloc[::-1]  # newest first, as some exports are: the first line is the file's, not by date
+    frame.to_csv(path, index=False)
+    prices = data.read_prices(path)
+    line = 300 - 90 + 1  # row 90 is the file's first odd line (header: line 1)
+    assert prices.warnings[0] == (
+        f"{path}: line {line}: High {close[90] * 0.99:g} below Low {close[90] * 1.01:g} ({prices.dates[90]}); 3 of 300 "
+        "rows have such prices (High below Low 2, Close outside Low .. High 1): check the file's columns; days with "
+        "High below Low are read as days without a range")
+    assert "2 of 300 rows have no high-low range (High not above Low, or missing)" in prices.warnings[1]
+    features = windows.day_features(prices, ["return", "range"])
+    assert features[40, 1] == features[90, 1] == 0 and np.all(np.delete(features[:, 1], [40, 90]) > 0)
+    volatility = baselines.parkinson_volatility(prices.columns["high"], prices.columns["low"], 1)
+    assert np.isnan(volatility[[40, 90]]).all() and np.isfinite(np.delete(volatility, [40, 90])).all()
+    assert data.read_prices(prices_csv(tmp_path / "fine.csv", close)).warnings == []
 
 
 def test_paired_ratio_of_interval_scores():
@@ -271,7 +293,7 @@ def test_keras_names_come_from_this_module_so_a_copy_keeps_its_own_classes(tmp_p
 
 
 @pytest.mark.slow
-def test_beats_persistence_on_structured_series_and_predicts_from_the_saved_model(tmp_path, capsys):
+def test_beats_persistence_on_structured_series_and_predicts_from_the_saved_model(tmp_path, capsys, monkeypatch):
     csv_path = prices_csv(tmp_path / "cycle.csv", structured(1500))
     out = tmp_path / "run"
     metrics = train.main(["--csv", str(csv_path), "--out", str(out), "--horizon", "2", "--epochs", "12", *FAST])
@@ -290,6 +312,11 @@ def test_beats_persistence_on_structured_series_and_predicts_from_the_saved_mode
     again, calibration = predict.forecast(forecaster, data.read_prices(csv_path), config, scaler)
     assert again == shown["forecasts"] and calibration == shown["interval_calibrated_on"]
     assert "last 250 known outcomes" in calibration  # 1,500 rows: enough recent history to recalibrate
+    (tmp_path / "data" / "stocks").mkdir(parents=True)  # a ticker's prices, found as training finds them
+    (tmp_path / "data" / "stocks" / "CYC.csv").write_bytes(csv_path.read_bytes())
+    monkeypatch.setenv("RECIPES_DATA_DIR", str(tmp_path / "data"))
+    cli.main(["predict", "--model", str(out), "--ticker", "cyc", "--json"])
+    assert json.loads(capsys.readouterr().out)["forecasts"] == shown["forecasts"]
 
 
 # --- bad input -----------------------------------------------------------------------------
@@ -311,6 +338,22 @@ def test_beats_persistence_on_structured_series_and_predicts_from_the_saved_mode
     ("Date,Close\n2020-01-01,1\n", ["--features", "sentiment"], "unknown feature 'sentiment'"),
     ("Date,Close\n" + "".join(f"2020-{m:02d}-{d:02d},{d + m}\n" for m in range(1, 13) for d in range(1, 29)),
      [], "feature 'range' needs High and Low"),
+    # two options that name the same thing: refused, not one silently dropped
+    ("Date,Close\n2020-01-01,1\n", ["--ticker", "AAPL"], "--ticker AAPL and --csv "),
+    ("Date,Close\n2020-01-01,1\n", ["--ticker", "GOOG"], "both name the series: give one"),  # GOOG is the default
+    ("Date,Close\n2020-01-01,1\n", ["--fold-days", "100"], "--fold-days is for the backtest: add --backtest N"),
+    # values whose log changes, ranges or squared errors overflow float64: refused at their line and column
+    ("Date,Close\n2020-01-01,1.5e308\n2020-01-02,1.7e308\n", [], "line 2: Close 1.5e+308 is out of range"),
+    ("Date,High,Low,Close\n2020-01-01,2,1,1.5\n2020-01-02,1e300,1e-10,5\n", [], "line 3: High 1e+300 is out of range"),
+    ("Date,Close\n2020-01-01,1\n2020-01-02,1e-200\n", [], "line 3: Close 1e-200 is out of range"),
+    ("Date,High,Low,Close\n2020-01-01,2,1,1.5\n2020-01-02,2,0,1.5\n", [], "line 3: Low 0 is not a positive price"),
+    # day-first dates: the formats read, and what the value looks like
+    ("Date,Close\n31/12/2011,1\n01/01/2012,2\n", [], "line 2: date '31/12/2011' looks day-first (day 31, month 12); "
+                                                        "dates are read as ISO YYYY-MM-DD (2012-01-13), month-first "
+                                                        "M/D/YYYY"),
+    ("Date,Close\n01/02/2012,1\n01/03/2012,2\n13/01/2012,3\n", [], "line 4: date '13/01/2012' looks day-first "
+                                                                      "(day 13, month 01)"),
+    ("Date,Close\nJan 3rd,1\n", [], "line 2: date 'Jan 3rd' is not a date the reader knows: ISO YYYY-MM-DD"),
 ])
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, content, extra, message):
     path = tmp_path / "bad.csv"
@@ -404,6 +447,14 @@ def test_predict_refuses_a_folder_that_is_no_model(tmp_path, capsys):
     assert code == 2 and "not a model directory" in err
 
 
+@pytest.mark.parametrize("argv, says", [(["--csv", "p.csv", "--ticker", "GOOG"], "argument --ticker: not allowed with "
+                                                                              "argument --csv"),
+                                        ([], "one of the arguments --csv --ticker is required")])
+def test_predict_takes_one_history_csv_or_ticker(tmp_path, capsys, argv, says):
+    code, err = run_cli(["predict", "--model", str(tmp_path), *argv], capsys)
+    assert code == 2 and err == f"python -m recipes.{cli.__package__.split('.')[-1]} predict: error: {says}\n"
+
+
 @pytest.mark.slow
 def test_mixed_precision_trains_saves_reloads_and_forecasts(tmp_path, capsys):
     csv_path = prices_csv(tmp_path / "cycle.csv", structured(600))
@@ -462,3 +513,15 @@ def test_a_price_typed_in_the_wrong_unit_is_named_with_its_date(tmp_path):
     assert jumps[0][1] > 500 and jumps[1][1] < -0.99
     assert windows.implausible_jumps(data.read_prices(prices_csv(tmp_path / "fine.csv", structured(600))),
                                      bounds[0]) == []
+
+
+def test_the_readme_commands_need_no_data_folder():
+    """A user who cloned only the project has no RECIPES_DATA_DIR: the commands find prices by ticker (the data
+    folder when set, else a download) or read files they wrote (tests/test_readme.py runs them)."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(data.__file__).parent / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"^```(?:sh|python)\n(.*?)^```", readme, re.S | re.M)
+    code = [re.sub(r"#.*", "", line) for block in blocks for line in block.splitlines()]
+    assert code and not [line for line in code if "RECIPES_DATA_DIR" in line or "shared/data" in line]

@@ -176,6 +176,10 @@ def test_smoke_backtest_on_real_prices(real_data, tmp_path, monkeypatch):
     (700, ["--backtest", "2", "--tickers", "{path},{tmp}/missing.csv"], "missing.csv: no such CSV file"),
     (700, ["--backtest", "2", "--tickers", "{path},{tmp}/late.csv"], "the series share no dates"),
     (700, ["--tickers", "{path}"], "add --backtest N"),
+    # an option the run would ignore beside another is refused, not dropped
+    (700, ["--backtest", "2", "--tickers", "{path}", "--csv", "{path}"], "--tickers and --csv both name the series"),
+    (700, ["--backtest", "2", "--tickers", "{path}", "--ticker", "GOOG"], "--tickers and --ticker both name the"),
+    (700, ["--backtest", "2", "--csv", "{path}", "--test-fraction", "0.2"], "--test-fraction is for one split"),
 ])
 def test_backtest_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, days, extra, message):
     path = prices_csv(tmp_path / "p.csv", random_walk(days))
@@ -183,8 +187,8 @@ def test_backtest_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, caps
 
     prices_csv(tmp_path / "late.csv", random_walk(700), dates=pd.bdate_range("2010-01-04", periods=700))
     extra = [part.format(path=path, tmp=tmp_path) for part in extra]
-    code, err = run_cli(["--csv", str(path), "--fold-days", "60", "--out", str(tmp_path / "out"), *FAST, *extra],
-                        capsys)
+    source = [] if {"--tickers", "--csv"} & set(extra) else ["--csv", str(path)]  # the series, named once
+    code, err = run_cli([*source, "--fold-days", "60", "--out", str(tmp_path / "out"), *FAST, *extra], capsys)
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "out").exists()
 

@@ -123,6 +123,9 @@ def test_smoke_run_end_to_end(tmp_path, capsys):
     (["--clipnorm", "-1"], "--clipnorm must be in [0, inf)"),
     (["--gate-init", "zeros"], "argument --gate-init: invalid choice"),
     (["--epochs", "3"], "unrecognized arguments: --epochs 3"),
+    (["--seed", "-1"], "--seed must be in [0, 4294967295], got -1"),  # numpy's seeds, as in every recipe
+    (["--seed", str(2**32)], "--seed must be in [0, 4294967295], got 4294967296"),
+    (["--cells", "rnn", "--gate-init", "keras"], "--gate-init sets LSTM and GRU gate biases; --cells rnn has neither"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, argv, message):
     out = tmp_path / "out"

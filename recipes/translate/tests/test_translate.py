@@ -583,3 +583,38 @@ def test_show_attention_to_a_folder_is_one_line_before_any_work_and_leaves_no_st
     code, err = run_cli([COMMAND, "--model", str(out), "El gato come pan.", "--show-attention", str(folder)], capsys)
     assert code == 2 and "is a folder; give a file name" in err and err.count("\n") == 1
     assert not list(tmp_path.glob(".*partial*")) and not list(folder.iterdir())
+
+
+class HeatmapTranslator:
+    """Stands in for a trained Translator in save_attention: two English words for three Spanish tokens."""
+
+    target_vocab = type("Vocab", (), {"decode": staticmethod(lambda ids: ["the", "cat"])})
+
+    def prepare(self, sentences):
+        return [[4, 5, 6]], [[]]
+
+    def greedy(self, sources, return_attention=False):
+        return [[7, 8]], [np.full((3, 3), 1 / 3)]
+
+    def text(self, ids):
+        return "The cat"
+
+
+@pytest.mark.parametrize("name, magic", [("attention.jpg", b"\xff\xd8\xff"), ("attention.JPEG", b"\xff\xd8\xff"),
+                                         ("attention.pdf", b"%PDF"), ("attention.svg", b"<?xml"),
+                                         ("attention.png", b"\x89PNG")])
+def test_the_attention_heatmap_is_saved_in_the_format_its_name_says(tmp_path, name, magic):
+    inference.check_image_path(tmp_path / name)
+    inference.save_attention(HeatmapTranslator(), "el gato come", tmp_path / name)
+    assert (tmp_path / name).read_bytes()[:len(magic)] == magic
+    assert [p.name for p in tmp_path.iterdir()] == [name]  # no partial file left
+
+
+@pytest.mark.parametrize("name, says", [("att.gif", ".gif is not an image format written here; end the name in "
+                                                    ".png, .jpg, .jpeg, .pdf, .svg"),
+                                        ("att", "no suffix; end the name in .png, .jpg, .jpeg, .pdf, .svg")])
+def test_an_attention_file_of_another_format_is_one_line_before_the_model_loads(tmp_path, capsys, name, says):
+    code, err = run_cli([COMMAND, "--model", str(tmp_path / "no-model"), "hola", "--show-attention",
+                         str(tmp_path / name)], capsys)
+    assert code == 2 and err == f"python -m recipes.{RECIPE} translate: error: --show-attention {tmp_path / name}: {says}\n"
+    assert not list(tmp_path.iterdir())
