@@ -116,8 +116,9 @@ def _generate_case(size, carried):
 BUDGET_MINUTES = {"full": 30.0, "small": 0.2}
 CHECKPOINT_MINUTES = {"full": (5.0, 10.0, 20.0, 30.0), "small": (0.05, 0.1, 0.2)}
 GENERATE_CHARS = {"full": 500, "small": 20}
-# The transformer's size for 2 CPU cores, chosen by a short validation-only check (BENCHMARKS.md).
-TRANSFORMER = TransformerSettings(context=128, width=128, layers=4, heads=4, dropout=0.0, batch_size=32, lr=1e-3,
+# The transformer's size for 2 CPU cores, chosen by a short validation-only check (BENCHMARKS.md: context 64
+# and batch 64 beat context 128 and batch 32 at the same characters a step; width 192 halved the steps).
+TRANSFORMER = TransformerSettings(context=64, width=128, layers=4, heads=4, dropout=0.0, batch_size=64, lr=1e-3,
                                   clipnorm=1.0)
 
 
