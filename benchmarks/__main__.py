@@ -8,6 +8,10 @@ dict of name -> function(size) returning a measurement dict, and COMPARE, a list
 baseline case, what) pairs. Benchmarks sit above the recipes: a copied recipe carries none.
 Every case runs in a process of its own, so its peak memory is its own and one case's
 threads or graphs cannot slow the next. Results: OUT/bench.json and OUT/bench.md.
+
+How long: textgen's two equal-time cases (the recipe's GRU and a small transformer, 30 minutes
+of training each, scored at 5, 10, 20 and 30) take about 65 minutes of the run by themselves;
+`--skip textgen:equal_time,textgen:equal_time_transformer` leaves them out.
 """
 import argparse
 import importlib
@@ -120,6 +124,8 @@ def markdown(results, comparisons, about, minutes=None):
     for (recipe, case), row in results.items():
         if "error" in row:
             rows.append(f"| {recipe} | {case} | failed: {row['error']} | | | | |")
+        elif "checkpoints" in row:  # equal time: its own tables, below
+            continue
         elif "minutes" in row:
             resolution = f"{row['resolution_minutes'] * 60:.2f}" if "resolution_minutes" in row else ""
             checks = str(len(row["checks"])) if "checks" in row else ""
@@ -136,7 +142,7 @@ def markdown(results, comparisons, about, minutes=None):
                  "the clock stopped while a check scores; each case's row says what else it includes or "
                  "leaves out. \"> CAP\": not reached within that cap. A time ratio is given only where "
                  "both sides reached the target.")]
-    rows += ([""] + targets + note if len(targets) > 2 else []) + [
+    rows += ([""] + targets + note if len(targets) > 2 else []) + equal_time_tables(results) + [
         "", "| recipe | comparison | ratio | range from the check intervals |", "| --- | --- | ---: | ---: |"]
     for item in comparisons:
         ratio = f"{item['ratio']:.2f}x" if "ratio" in item else "not measured"
@@ -151,6 +157,40 @@ def markdown(results, comparisons, about, minutes=None):
               + ", ".join(f"{k} {v}" for k, v in about.items() if k in ("tensorflow", "keras")) + "."
               + (f" The whole run took {minutes:.1f} min." if minutes is not None else ""), ""]
     return "\n".join(header + rows) + "\n"
+
+
+def equal_time_tables(results):
+    """Markdown lines for the equal-time cases (rows with checkpoints): each model's size and rates,
+    then validation and test nats/char at each checkpoint side by side, with the baselines."""
+    cases = [(recipe, case, row) for (recipe, case), row in results.items() if "checkpoints" in row]
+    if not cases:
+        return []
+    lines = ["", "| recipe | case | what | parameters | steps (cosine to 0) | minutes of training | "
+                 "training chars/s | generation chars/s | context when scored | peak memory (MB) |",
+             "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: |"]
+    for recipe, case, row in cases:
+        last = row["checkpoints"][-1]
+        cut = " (cut at the cap)" if row["cut"] else ""
+        lines.append(f"| {recipe} | {case} | {row['what']} | {row['parameters']:,} | {last['steps']:,} of "
+                     f"{row['total_steps']:,}{cut} | {last['minutes']:.2f} | {row['per_second']:,.0f} | "
+                     f"{row['generation']['per_second']:,.1f} ({row['generation']['chars']}, "
+                     f"{row['generation']['how']}) | {row['context_scored']} | {row['peak_memory_mb']:,.0f} |")
+    header = " | ".join(f"{case} validation | {case} test" for _, case, _ in cases)
+    lines += ["", f"| checkpoint (minutes of training) | {header} |", "| ---: |" + " ---: |" * 2 * len(cases)]
+    for index, checkpoint in enumerate(cases[0][2]["checkpoint_minutes"]):
+        cells = []
+        for _, _, row in cases:
+            found = [c for c in row["checkpoints"] if c["checkpoint"] == checkpoint]
+            cells += ([f"{found[0]['validation']:.3f}", f"{found[0]['test']:.3f}"] if found else ["not reached"] * 2)
+        lines.append(f"| {checkpoint:g} | " + " | ".join(cells) + " |")
+    for name, base in cases[0][2]["baselines"].items():
+        lines.append(f"| {base['label']} (no training time) | " + " | ".join(
+            [f"{base['validation']:.3f}", f"{base['test']:.3f}"] * len(cases)) + " |")
+    lines += ["", "Equal time: nats per character on the same characters of the recipe's validation and test "
+                  "tails (" + cases[0][2]["scored_characters"] + "), each model with its own context. Each "
+                  "model trains once, its cosine from the peak rate to 0 over the steps a warm-up predicts for "
+                  "the budget; the clock stops while a checkpoint scores (not training time)."]
+    return lines
 
 
 def write(out, about, size, results, comparisons, seconds):

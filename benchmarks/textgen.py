@@ -8,10 +8,16 @@ re-running the model over everything so far for each character (what a plain `pr
 Time to target: training minutes until the validation tail's loss falls to TARGET nats per
 character, each configuration with its own learning rate (the tutorial's: Adam defaults), checked
 every CHECK_SECONDS of training, the same for both.
+Equal time (`equal_time`, `equal_time_transformer`): the recipe's GRU beside a small character
+transformer (benchmarks/char_transformer.py), each trained once for BUDGET_MINUTES under a cosine
+that ends there, scored at CHECKPOINT_MINUTES on the recipe's validation and test tails
+(benchmarks/equal_time.py). Full size: 30 minutes of training each, about 65 minutes for both.
 """
 import keras
 import numpy as np
 
+from benchmarks import equal_time
+from benchmarks.char_transformer import TransformerSettings
 from benchmarks.harness import checked_batches, train_throughput, train_to_target
 from recipes.textgen import data, generate, model, speed
 from recipes.textgen.train import Config
@@ -106,6 +112,27 @@ def _generate_case(size, carried):
     return {"what": f"{length} new characters, " + ("state carried" if carried else "re-running the whole text"),
             "unit": "chars", "per_second": row[f"{key}_chars_per_second"]}
 
+# Equal time: minutes of training each model gets (its cosine ends there) and when both tails are scored.
+BUDGET_MINUTES = {"full": 30.0, "small": 0.2}
+CHECKPOINT_MINUTES = {"full": (5.0, 10.0, 20.0, 30.0), "small": (0.05, 0.1, 0.2)}
+GENERATE_CHARS = {"full": 500, "small": 20}
+# The transformer's size for 2 CPU cores, chosen by a short validation-only check (BENCHMARKS.md: context 64
+# and batch 64 beat context 128 and batch 32 at the same characters a step; width 192 halved the steps).
+TRANSFORMER = TransformerSettings(context=64, width=128, layers=4, heads=4, dropout=0.0, batch_size=64, lr=1e-3,
+                                  clipnorm=1.0)
+
+
+def _equal_time(size, transformer):
+    """One model trained for BUDGET_MINUTES on tiny Shakespeare's training part, scored at each checkpoint."""
+    text, _ = data.load_text("", "tinyshakespeare", "utf-8")
+    if transformer:
+        _, row = equal_time.run_transformer(text, TRANSFORMER, BUDGET_MINUTES[size], CHECKPOINT_MINUTES[size],
+                                            GENERATE_CHARS[size])
+    else:  # the recipe's defaults; its cosine spans the budget here instead of its 22 epochs
+        _, row = equal_time.run_rnn(text, Config(), BUDGET_MINUTES[size], CHECKPOINT_MINUTES[size],
+                                    GENERATE_CHARS[size])
+    return row
+
 
 CASES = {
     "train": lambda size: _train_case(size, recipe_config(), "recipe"),
@@ -114,9 +141,12 @@ CASES = {
     "generate_rerun": lambda size: _generate_case(size, carried=False),
     "target": lambda size: _to_target(size, recipe_config(), "recipe", "the recipe"),
     "target_tutorial": lambda size: _to_target(size, tutorial_config(), "TF tutorial", "the TF tutorial"),
+    "equal_time": lambda size: _equal_time(size, transformer=False),
+    "equal_time_transformer": lambda size: _equal_time(size, transformer=True),
 }
 COMPARE = [
     ("train", "train_tutorial", "training chars/s, recipe / TF tutorial"),
     ("generate", "generate_rerun", "generation chars/s, state carried / re-running the text"),
     ("target", "target_tutorial", f"minutes to validation loss {TARGET} nats/char, TF tutorial / recipe"),
+    ("equal_time_transformer", "equal_time", "training chars/s at equal time, transformer / recipe"),
 ]

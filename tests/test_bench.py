@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import keras
+import numpy as np
 import pytest
 from tiny import tiny_gru, tiny_problem
 
@@ -210,7 +211,8 @@ def test_a_time_ratio_needs_both_sides_at_the_target():
 @pytest.mark.real_data
 def test_small_time_to_target_cases_train_score_and_compare(real_data, tmp_path):
     others = [f"{recipe}:{case}" for recipe, cases in
-              (("textgen", ("train", "train_tutorial", "generate", "generate_rerun")),
+              (("textgen", ("train", "train_tutorial", "generate", "generate_rerun", "equal_time",
+                            "equal_time_transformer")),
                ("translate", ("train", "train_plain", "translate_greedy", "translate_beam4"))) for case in cases]
     report = bench.main(["--only", "textgen,translate", "--size", "small", "--skip", ",".join(others),
                          "--out", str(tmp_path)])
@@ -326,3 +328,139 @@ def test_a_changed_recipe_default_does_not_change_a_tutorial_case(monkeypatch):
         assert all(getattr(module.Config(), name) == value for name, value in changed.items() if name in fields)
         config = build()
         assert {key: getattr(config, key) for key in settings} == settings, module.__name__
+
+
+def _words_text(chars=30_000, seed=0):
+    """Synthetic 'Shakespeare': random words of a small list, 8 a line: far below the unigram once learnt."""
+    rng = np.random.default_rng(seed)
+    words = ["the", "king", "and", "queen", "of", "rome", "shall", "speak", "to", "my", "lord", "now"]
+    lines = []
+    while sum(map(len, lines)) < chars:
+        lines.append(" ".join(rng.choice(words, 8)) + "\n")
+    return "".join(lines)
+
+
+class FakeClock:
+    """time.perf_counter for a test: 1 microsecond a read, plus `step` seconds a training step."""
+
+    def __init__(self, step):
+        self.now, self.step = 0.0, step
+
+    def __call__(self):
+        self.now += 1e-6
+        return self.now
+
+    def callback(self):
+        clock = self
+
+        class Tick(keras.callbacks.Callback):
+            def on_train_batch_end(self, batch, logs=None):  # runs before the run's own clock reads
+                clock.now += clock.step
+
+        return Tick()
+
+
+def _transformer_parameters(s, vocab):
+    """Parameters of benchmarks.char_transformer's model, counted by hand."""
+    d = s.width
+    block = 2 * 2 * d + 4 * (d * d + d) + (d * 4 * d + 4 * d) + (4 * d * d + d)  # 2 norms, attention, MLP
+    return vocab * d + s.context * d + s.layers * block + 2 * d + d * vocab + vocab
+
+
+def test_equal_time_trains_both_models_by_steps_to_the_budget_and_scores_every_checkpoint(monkeypatch):
+    # Each training step costs 0.25 s of a fake clock: a 1-minute budget is 240 steps whatever this machine's
+    # speed, the checkpoints fall at known steps, and the cosine must reach 0 at the last one.
+    import time
+
+    from benchmarks import equal_time
+    from benchmarks.char_transformer import TransformerSettings
+    from recipes.textgen.train import Config
+
+    clock = FakeClock(0.25)
+    monkeypatch.setattr(time, "perf_counter", clock)
+    text, checkpoints = _words_text(), (0.25, 0.5, 1.0)
+    settings = TransformerSettings(context=32, width=32, layers=1, heads=2, batch_size=16, lr=3e-3)
+    config = Config(units=32, embedding_dim=16, seq_len=32, batch_size=16, lr=1e-2, dropout=0.0)
+    network, transformer = equal_time.run_transformer(text, settings, 1.0, checkpoints, generate_chars=10,
+                                                      callbacks=[clock.callback()])
+    lm, rnn = equal_time.run_rnn(text, config, 1.0, checkpoints, generate_chars=10, callbacks=[clock.callback()])
+    vocab = len(set(text))
+    assert transformer["parameters"] == network.count_params() == _transformer_parameters(settings, vocab)
+    assert rnn["parameters"] == lm.count_params() > 0
+    for row, peak in ((transformer, settings.lr), (rnn, config.lr)):
+        assert row["step_seconds"] == pytest.approx(0.25, abs=1e-3) and row["total_steps"] == pytest.approx(240, abs=1)
+        assert [c["checkpoint"] for c in row["checkpoints"]] == list(checkpoints) and not row["cut"]
+        first, middle, last = row["checkpoints"]
+        assert first["steps"] == pytest.approx(60, abs=1) and middle["steps"] == pytest.approx(120, abs=1)
+        assert last["steps"] == row["total_steps"] and last["minutes"] == pytest.approx(1.0, abs=0.01)
+        # The rate follows the steps: the optimizer's, read at each checkpoint, is the cosine of its step.
+        for c in row["checkpoints"]:
+            assert c["optimizer_lr"] == pytest.approx(equal_time.cosine_rate(peak, c["steps"], row["total_steps"]),
+                                                      rel=1e-4, abs=1e-9)
+        assert first["lr"] > 0.8 * peak and last["lr"] == 0 and last["optimizer_lr"] < 1e-9
+        unigram = row["baselines"]["unigram"]
+        assert last["validation"] < unigram["validation"] - 0.5 and last["test"] < unigram["test"] - 0.5
+        assert row["baselines"]["ngram"]["label"].endswith("-gram KN")
+        assert row["per_second"] > 0 and row["generation"]["per_second"] > 0 and len(row["generation"]["sample"]) == 10
+        assert "context_scored" in row and row["chars_per_step"] > 0
+    # Both tails scored on the same characters, with the same baselines.
+    assert transformer["baselines"] == rnn["baselines"]
+
+    results = {("textgen", "equal_time"): {**rnn, "peak_memory_mb": 1.0},
+               ("textgen", "equal_time_transformer"): {**transformer, "peak_memory_mb": 1.0}}
+    table = bench.markdown(results, [], {"date": "d", "device": "c", "python": "3"})
+    assert "| checkpoint (minutes of training) | equal_time validation | equal_time test | " in table
+    for checkpoint in checkpoints:
+        found = [c for c in rnn["checkpoints"] if c["checkpoint"] == checkpoint][0]
+        assert f"| {checkpoint:g} | {found['validation']:.3f} | {found['test']:.3f} |" in table
+    assert f"| {transformer['parameters']:,} |" in table and "KN (no training time)" in table
+
+
+def test_the_recipe_scoring_is_back_to_back_windows_and_a_sliding_window_scores_every_character_once():
+    from benchmarks.equal_time import window_nll
+
+    # A bigram "model": its prediction depends on the last character only, so any windows that score
+    # every character exactly once give the same mean as scoring the text directly.
+    rng = np.random.default_rng(0)
+    table = rng.normal(size=(7, 7))
+    ids = rng.integers(0, 7, 1001).astype("int32")
+    log_probs = table - np.log(np.exp(table).sum(axis=1, keepdims=True))
+    direct = float(-np.mean(log_probs[ids[:-1], ids[1:]]))
+    for window, stride in ((100, 100), (64, 32), (128, 64), (37, 5), (1000, 500)):
+        assert window_nll(lambda x: table[x], ids, 1000, window, stride) == pytest.approx(direct, rel=1e-12)
+
+
+def test_the_equal_time_clock_stops_by_steps_and_cuts_a_run_that_overruns_its_budget(monkeypatch):
+    # The warm-up sees 0.25 s steps, the run 0.5 s ones: the schedule still follows the steps (and is not
+    # at 0 when the cap, 1.25 x the budget, stops the run), and the cut is reported.
+    import time
+
+    from benchmarks import equal_time
+
+    clock = FakeClock(0.25)
+    monkeypatch.setattr(time, "perf_counter", clock)
+    built = []
+
+    def build(decay_steps):
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+        model.compile(optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(0.01, decay_steps)),
+                      loss="mse")
+        built.append(model)
+        if len(built) == 2:  # the run, after the warm-up's throwaway model
+            clock.step = 0.5
+        return model
+
+    x = np.random.default_rng(0).normal(size=(16, 3)).astype("float32")
+
+    def batches():
+        while True:
+            yield x, x[:, :1]
+
+    _, run = equal_time.train_for(build, batches, 1.0, (0.5, 1.0), lambda model: {"validation": 1.0}, 0.01,
+                                  callbacks=[clock.callback()])
+    assert run["total_steps"] == pytest.approx(240, abs=1) and run["cut"]
+    half, cut = run["checkpoints"]
+    assert half["steps"] == pytest.approx(60, abs=1) and cut["steps"] == pytest.approx(150, abs=1)
+    assert cut["minutes"] == pytest.approx(1.25, abs=0.01) and cut["lr"] > 0.001
+    assert cut["optimizer_lr"] == pytest.approx(equal_time.cosine_rate(0.01, cut["steps"], run["total_steps"]), rel=1e-4)
