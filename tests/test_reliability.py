@@ -410,3 +410,37 @@ def test_sigterm_in_training_says_what_was_kept(tmp_path):
     last = done.stderr.strip().splitlines()[-1]
     assert last == "python -m recipes.tiny: terminated; run the same command again to resume"
     assert (tmp_path / "run" / "backup" / "latest.weights.h5").is_file()
+
+
+# --- 6. nothing silently wrong -------------------------------------------------------------------
+
+
+def test_metrics_json_writes_a_non_finite_number_as_null_and_is_always_json(tmp_path):
+    import numpy as np
+
+    from shared.report import metrics_json
+
+    metrics = {"loss": float("nan"), "test": {"auc": np.float32("nan"), "ratio": float("inf"), "n": np.int64(3)},
+               "per_epoch": [1.5, -np.inf, np.float64(0.25)], "array": np.array([1.0, np.nan]), "ok": True}
+    text = metrics_json(metrics)
+    parsed = json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} is not JSON"))
+    assert parsed == {"loss": None, "test": {"auc": None, "ratio": None, "n": 3}, "per_epoch": [1.5, None, 0.25],
+                      "array": [1.0, None], "ok": True}
+
+
+def test_a_finished_run_writes_null_for_a_nan_metric(tmp_path):
+    from shared.run import TrainingRun
+    from tiny import TinyConfig, tiny_gru, tiny_problem
+
+    def train(run):
+        model = tiny_gru()
+        run.compile(model, loss="binary_crossentropy")
+        x, y = tiny_problem()
+        run.fit(model, (x, y), (x, y))
+        run.save(model)
+        return run.finish({"test": {"auc": float("nan"), "loss": float("inf")}})
+
+    out = tmp_path / "run"
+    TrainingRun.main(TinyConfig, ["--out", str(out), "--epochs", "1"], train, recipe="tiny")
+    saved = json.loads((out / "metrics.json").read_text(), parse_constant=lambda name: pytest.fail(name))
+    assert saved["test"] == {"auc": None, "loss": None}
