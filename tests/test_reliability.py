@@ -444,3 +444,65 @@ def test_a_finished_run_writes_null_for_a_nan_metric(tmp_path):
     TrainingRun.main(TinyConfig, ["--out", str(out), "--epochs", "1"], train, recipe="tiny")
     saved = json.loads((out / "metrics.json").read_text(), parse_constant=lambda name: pytest.fail(name))
     assert saved["test"] == {"auc": None, "loss": None}
+
+
+UNCLOSED = 'review,sentiment\nfine,positive\n"nice, and\nbad,negative\ndull,negative\n'  # the quote opens on line 3
+
+
+@pytest.mark.parametrize("reader", ["sentiment", "classify"])
+def test_an_unclosed_quote_is_named_where_it_opens(reader, tmp_path):
+    import importlib
+
+    path = tmp_path / "r.csv"
+    path.write_text(UNCLOSED)
+    data_module = importlib.import_module(f"recipes.{reader}.data")
+    read = (lambda: data_module.read_csv(path)) if reader == "sentiment" else (
+        lambda: data_module.read_csv(path, "review", "sentiment"))
+    with pytest.raises(UserError, match=rf"^{path}: line 3: unclosed quote: .*close it with \""):
+        read()
+    path.write_text('review,sentiment\n"fine,\nacross lines",positive\n"a ""quoted"" word",negative\n')
+    texts = read()[0] if reader == "classify" else read().texts
+    assert texts == ["fine,\nacross lines", 'a "quoted" word']
+
+
+def test_csv_rows_name_the_line_a_row_starts_on():
+    rows = list(data.csv_rows("f.csv", 'a,b\r\n"x\r\ny",1\r\nz,2\r\n'))
+    assert rows == [(1, ["a", "b"]), (2, ["x\r\ny", "1"]), (4, ["z", "2"])]
+    for text, line in [('"a,b\n1,2\n', 1), ('a,b\n"ok","x"\n1,"y\n', 3), ('a,b\n"x\ny",1\n"z""q,2\n', 4)]:
+        with pytest.raises(UserError, match=f"line {line}: unclosed quote"):
+            list(data.csv_rows("f.csv", text))
+
+
+@pytest.mark.parametrize("recipe, extra", [("sentiment", []),
+                                           ("classify", ["--text-column", "review", "--label-column", "sentiment"])])
+@pytest.mark.parametrize("fraction, says", [("0.999", "holds out all 160 reviews labelled negative, leaving none "
+                                                      "for training"),
+                                            ("0.001", "holds out none of the 160 reviews labelled negative for "
+                                                      "validation")])
+def test_a_val_fraction_that_empties_a_split_is_blamed_not_the_data(recipe, extra, fraction, says, reviews_csv,
+                                                                     tmp_path, capsys):
+    import importlib
+
+    if recipe == "classify":
+        says = says.replace("reviews labelled negative", "texts of class 'negative'")
+    cli = importlib.import_module(f"recipes.{recipe}.__main__")
+    with pytest.raises(SystemExit) as done:
+        cli.main(["--data", str(reviews_csv), "--val-fraction", fraction, "--out", str(tmp_path / "out"), *extra])
+    err = capsys.readouterr().err
+    noun = "reviews" if recipe == "sentiment" else "texts"
+    assert done.value.code == 2 and err.count("\n") == 1, err
+    assert f"--val-fraction {fraction} {says}" in err
+    assert f"expected a share above 0.0032 and below 0.9968 for these 320 {noun}" in err
+    assert "give at least" not in err and not (tmp_path / "out").exists()
+
+
+def test_home_with_a_text_file_says_text_belongs_to_the_train_command(tmp_path, capsys):
+    from recipes.textgen import train
+
+    (tmp_path / "t.txt").write_text("some text to learn\n" * 20)
+    with pytest.raises(SystemExit) as done:
+        train.home(["--text", str(tmp_path / "t.txt"), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert done.value.code == 2 and err.count("\n") == 1
+    assert "--corpus" not in err and 'the home command trains on the built-in word "HOME"' in err
+    assert "python -m recipes.textgen --text FILE" in err and not (tmp_path / "out").exists()

@@ -59,6 +59,8 @@ def fit(run):
     if config.smoke:
         train_all = data.stratified_split(train_all, min(1.0, SMOKE["train"] / max(len(train_all), 1)), config.seed)[1]
         test = data.stratified_split(test, min(1.0, SMOKE["test"] / max(len(test), 1)), config.seed)[1]
+    data.check_held_out(train_all.labels, config.val_fraction, "--val-fraction", "reviews",
+                        name=lambda label: f"labelled {'positive' if label else 'negative'}")
     train_part, val = data.stratified_split(train_all, config.val_fraction, config.seed)
     parts = {"train": train_part, "validation": val, "test": test}
     data.check_splits(parts, source)
