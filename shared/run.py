@@ -26,6 +26,7 @@ Keras loads when a run starts, not with this module (shared.training is imported
 used): `--help` and option errors answer before TensorFlow loads, in well under a second.
 """
 import os
+import shutil
 from pathlib import Path
 
 from shared.artifacts import check_writable, publish
@@ -99,7 +100,9 @@ class TrainingRun:
                     setattr(config, name, min(getattr(config, name), cap))
             run = cls(config, recipe)
             try:
-                return train(run)
+                result = train(run)
+                run.discard_unpublished_logs()
+                return result
             finally:
                 run.close()
 
@@ -145,6 +148,15 @@ class TrainingRun:
         rows = self.history["epochs"]
         best = min(rows, key=lambda row: float(row["val_loss"]))
         return {k.removeprefix(prefix): float(v) for k, v in best.items() if k.startswith(prefix) and v}
+
+    def discard_unpublished_logs(self):
+        """Remove unfinished/, where fit keeps a run's logs and best checkpoint until save() publishes them,
+        once the command has done its work without publishing a model (`validate` reports its own file).
+        A failed command leaves them for a look; the next run clears them; a resumable run keeps them."""
+        from shared import training
+
+        if self.chief and not training.is_interrupted(self.out):
+            shutil.rmtree(self.out / training.UNFINISHED, ignore_errors=True)
 
     # --- results --------------------------------------------------------------------------
 

@@ -278,6 +278,8 @@ def test_smoke_run_on_real_reviews_beats_the_majority_baseline(real_data, tmp_pa
 
 @pytest.mark.slow
 def test_validate_scores_validation_only_with_the_model_users_would_get(tmp_path, reviews_csv, monkeypatch):
+    import warnings
+
     from .. import baseline
     from shared import training
 
@@ -287,8 +289,14 @@ def test_validate_scores_validation_only_with_the_model_users_would_get(tmp_path
     monkeypatch.setattr(training, "evaluate", never)
     monkeypatch.setattr(baseline, "scores", never)
     out = tmp_path / "v"
-    result = cli.main(["validate", "--data", str(reviews_csv), "--out", str(out), *FAST, "--ngram-c", "0"])
+    with warnings.catch_warnings(record=True) as caught:  # what the command would print on stderr
+        warnings.simplefilter("always")
+        result = cli.main(["validate", "--data", str(reviews_csv), "--out", str(out), *FAST, "--ngram-c", "0"])
+    assert not [str(w.message) for w in caught if "ran out of data" in str(w.message)]
+    # It publishes no model: no checkpoint, no logs waiting for one (unfinished/), no backup.
+    assert sorted(path.name for path in out.iterdir()) == ["validation.json"]
     saved = json.loads((out / "validation.json").read_text())
+    assert [row["epoch"] for row in saved["epochs"]] == list(range(saved["epochs_run"]))  # the training log's rows
     assert saved["accuracy"] == result["accuracy"]
     assert set(saved["accuracy"]) == {"probability", "ngram_branch", "recurrent_branch"}
     # The network trained is the classifier's recurrent branch, with the best epoch's weights.
