@@ -13,7 +13,11 @@ what it fetched into the same layout inside the cache, so its readers see the
 same files whichever way they came.
 """
 import contextlib
+import csv
 import hashlib
+import io
+import itertools
+import math
 import os
 import shutil
 import socket
@@ -251,6 +255,81 @@ def read_text(path, encoding="utf-8", what="file"):
                         f"(byte {error.start}); save the file as {encoding}") from None
     except LookupError:
         raise UserError(f"unknown text encoding {encoding!r}") from None
+
+
+def check_held_out(labels, fraction, flag, noun, name=lambda label: f"of class {label!r}", held="validation",
+                   kept="training"):
+    """A UserError naming `flag` when holding out `fraction` of each class (rounded, as a stratified split
+    takes it) would leave a class with no example on one side, though some other share would not.
+
+    labels: (examples,) class of each; name(label): the words after "200 reviews" that say which. When no share can
+    work (a class with a single example), the data is to blame and the caller's split check says so.
+    """
+    import numpy as np
+
+    classes, counts = np.unique(np.asarray(labels), return_counts=True)
+    if len(classes) < 2 or counts.min() < 2:
+        return
+    fewest = int(counts.min())
+    # round(count * f) is in [1, count - 1] for every class when 0.5 / fewest < f < 1 - 0.5 / fewest.
+    low, high = math.ceil(0.5 / fewest * 1e4) / 1e4, math.floor((1 - 0.5 / fewest) * 1e4) / 1e4
+    for label, count in zip(classes, counts):
+        taken = round(int(count) * fraction)
+        if 0 < taken < count:
+            continue
+        what = (f"holds out all {count} {noun} {name(label)}, leaving none for {kept}" if taken == count
+                else f"holds out none of the {count} {noun} {name(label)} for {held} "
+                     f"({count} x {fraction:g} rounds to 0)")
+        raise UserError(f"{flag} {fraction:g} {what}: expected a share above {low:g} and below {high:g} "
+                        f"for these {len(labels)} {noun}" + ("" if taken else f", or more {noun}"))
+
+
+def csv_rows(path, text):
+    """(line, row) for each row of CSV `text` read from `path`: `line` is where the row starts (a quoted
+    field can span lines), fields of any size. One-line UserErrors name the line: a quote never closed,
+    which would otherwise swallow the rest of the file into one field (Python's csv reader takes it
+    silently), names the line where it opened."""
+    csv.field_size_limit(2 ** 31 - 1)  # a long review is a text, not an error (the default limit is 128 KB)
+    reader = csv.reader(io.StringIO(text, newline=""))
+    start, pending = 1, None
+    try:
+        for row in reader:
+            if pending is not None:
+                yield pending
+            pending, start = (start, row), reader.line_num + 1
+    except csv.Error as error:
+        raise UserError(f"{path}: line {start}: {error}") from None
+    if pending is not None:
+        opened = _unclosed_quote(text, pending[0])  # only the last row can have run to the end of the file
+        if opened is not None:
+            raise UserError(f'{path}: line {opened}: unclosed quote: the field opened with " here never closes '
+                            '(it would swallow the rest of the file); close it with " (a quote inside a quoted '
+                            'field is written "")')
+        yield pending
+
+
+def _unclosed_quote(text, first_line):
+    """The line where a quoted field opens and never closes, reading `text` from line `first_line` as the
+    csv module's default dialect does (a quote opens a field only at its start; "" inside is one quote); None."""
+    quoted, opened = False, None
+    lines = itertools.islice(io.StringIO(text, newline=""), first_line - 1, None)  # csv's lines, numbered alike
+    for number, line in enumerate(lines, first_line):
+        at_start = True  # a field starts each line (outside quotes)
+        index = 0
+        while index < len(line):
+            char = line[index]
+            if quoted:
+                if char == '"' and line[index + 1: index + 2] == '"':
+                    index += 1  # an escaped quote
+                elif char == '"':
+                    quoted = False
+                at_start = False
+            elif char == '"' and at_start:
+                quoted, opened, at_start = True, number, False
+            else:
+                at_start = char in ",\r\n"
+            index += 1
+    return opened if quoted else None
 
 
 def prefetched(dataset, batches=2):

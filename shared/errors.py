@@ -18,6 +18,12 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM (`kill`, a scheduler's time limit) while a command runs: handled like Ctrl-C, exit status 143."""
 
 
+# What an interrupted command says after "interrupted; " (reported's `after_interrupt`). Only a training run
+# with a backup can resume (shared.run.TrainingRun says which); every other command writes its files whole
+# or not at all.
+RESUME = "run the same command again to resume"
+NOTHING_WRITTEN = "nothing was written"
+
 MESSAGE_LIMIT = 400  # characters of a one-line message; quoted input beyond it is cut in the middle
 FULL_DISK = (errno.ENOSPC, errno.EDQUOT)
 
@@ -74,8 +80,12 @@ def _sigterm_interrupts():
 
 
 @contextlib.contextmanager
-def reported(prog):
-    """Run a command body so that user mistakes end in one line, never a traceback."""
+def reported(prog, after_interrupt=NOTHING_WRITTEN):
+    """Run a command body so that user mistakes end in one line, never a traceback.
+
+    after_interrupt: what Ctrl-C or SIGTERM is answered with, after "interrupted; ": a text, or a function
+    that returns it then (a training run: RESUME once it has a backup).
+    """
     global leave_at_once
     try:
         with _sigterm_interrupts():
@@ -89,7 +99,8 @@ def reported(prog):
     except KeyboardInterrupt as error:
         leave_at_once = True
         what = "terminated" if isinstance(error, Terminated) else "interrupted"
-        print(f"{prog}: {what}; run the same command again to resume", file=sys.stderr)
+        said = after_interrupt() if callable(after_interrupt) else after_interrupt
+        print(f"{prog}: {what}; {said}", file=sys.stderr)
         raise SystemExit(143 if isinstance(error, Terminated) else 130) from None
     except Exception as error:
         if not is_full_disk(error):

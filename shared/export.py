@@ -10,17 +10,21 @@ The SavedModel needs no recipe code, no Keras and no run folder to be served:
 `tf.saved_model.load(EXPORT_DIR).serve(...)`, or TensorFlow Serving's `serving_default`.
 
 EXPORT_DIR is written beside itself under a temporary name and renamed into place once complete,
-so it never holds a half-written export. An existing EXPORT_DIR is replaced only when it is an
-earlier export (it holds saved_model.pb) or empty; anything else there is refused, one line.
+so it never holds a half-written export; what an export killed outright (`kill -9`) left beside it,
+a `.NAME.partial-PID` folder whose process is gone, the next export removes, saying so. An existing
+EXPORT_DIR is replaced only when it is an earlier export (it holds saved_model.pb) or empty;
+anything else there is refused, one line.
 Exporting needs the TensorFlow backend (the graph holds TensorFlow string and lookup ops); the
 run's model.keras is the same on every backend, so a model trained under JAX exports here too.
 """
 import os
+import re
 import shutil
+import sys
 from pathlib import Path
 
 from shared.config import command_parser
-from shared.errors import UserError, reported, writing
+from shared.errors import NOTHING_WRITTEN, UserError, reported, writing
 
 ENDPOINT = "serve"  # the first endpoint is also the SavedModel's serving_default signature
 
@@ -28,7 +32,7 @@ ENDPOINT = "serve"  # the first endpoint is also the SavedModel's serving_defaul
 def export_main(recipe, argv, description, archive):
     """Parse --model and --to, build `archive(model_dir)`, write it to --to atomically; returns the path."""
     prog = f"python -m recipes.{recipe} export"
-    with reported(prog):
+    with reported(prog, after_interrupt=f"{NOTHING_WRITTEN} (--to is as it was)"):
         parser = command_parser(prog, description)
         parser.add_argument("--model", required=True, help="output folder of a training run")
         parser.add_argument("--to", required=True, metavar="EXPORT_DIR",
@@ -71,6 +75,7 @@ def check_backend():
 def write(archive, target):
     """Write `archive` into `target`: first `.NAME.partial-PID` beside it, then renamed into place."""
     target = Path(target)
+    remove_stale(target)
     staging = target.with_name(f".{target.name}.partial-{os.getpid()}")
     old = target.with_name(f".{target.name}.old-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
@@ -91,6 +96,43 @@ def write(archive, target):
         shutil.rmtree(staging, ignore_errors=True)
         shutil.rmtree(old, ignore_errors=True)
     return target
+
+
+def remove_stale(target):
+    """Remove what exports to `target` that were killed outright left beside it: `.NAME.partial-PID` (a
+    half-written export) and `.NAME.old-PID` (the export it replaced, moved aside for a moment), where
+    process PID is gone; one line on stderr each. A live process's folders are left alone: it is
+    exporting now. An earlier export caught between its two renames (`.old-PID` there, `target` not)
+    is put back in place first.
+    """
+    stale = re.compile(rf"\.{re.escape(target.name)}\.(partial|old)-(\d+)")
+    for path in sorted(target.parent.iterdir()) if target.parent.is_dir() else []:
+        found = stale.fullmatch(path.name)
+        if not found or not path.is_dir() or _alive(int(found[2])):
+            continue
+        kind, pid = found[1], found[2]
+        if kind == "old" and not target.exists() and (path / "saved_model.pb").is_file():
+            os.replace(path, target)
+            print(f"note: put back {target}, the earlier export that a killed export (process {pid}, gone) "
+                  f"had moved aside to {path.name}", file=sys.stderr)
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        what = "a half-written export" if kind == "partial" else "the export it was replacing"
+        print(f"note: removed {path}, {what} left by an export that was killed (process {pid} is gone)",
+              file=sys.stderr)
+
+
+def _alive(pid):
+    """Whether process `pid` exists (another user's process counts: it may be exporting)."""
+    if pid == os.getpid():
+        return False  # a folder of an earlier process that had this number; this one has written nothing yet
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):  # gone, or a number no process has
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def string_table(keys, values, default, name):

@@ -1,7 +1,9 @@
-"""What inference commands share: a finished run's files, a compiled model call, recurrent state sizes."""
+"""What inference commands share: a finished run's files, a compiled model call, recurrent state sizes,
+what a text classifier knows of a text, and text made safe to print."""
 import dataclasses
 import json
 import typing
+import unicodedata
 from pathlib import Path
 
 from shared.artifacts import check_unchanged, load_model
@@ -78,3 +80,45 @@ def compiled(network, signature):
 def state_count(cell):
     """Recurrent state tensors a layer of `cell` carries: LSTM (h, c), GRU and SimpleRNN only h."""
     return 2 if cell == "lstm" else 1
+
+
+def known_words(vectorizer, texts):
+    """(known, read): (texts,) int arrays, how many of the words a model reads of each text (its
+    TextVectorization's output, up to its output_sequence_length) are in its vocabulary, and how many
+    it reads. A text in another script, of emoji or control characters only, reads 0 known words: its
+    score is the model's answer to unknown-word markers or to an empty text, not a reading of it."""
+    import keras
+    import numpy as np
+    import tensorflow as tf  # the vectorizer's string ops are TensorFlow's on every backend
+
+    ids = np.concatenate([keras.ops.convert_to_numpy(vectorizer(tf.constant(texts[begin: begin + 1024], tf.string)))
+                          for begin in range(0, len(texts), 1024)])  # (texts, max_words), 0 padding, 1 unknown
+    return (ids > 1).sum(axis=1), (ids > 0).sum(axis=1)
+
+
+def unknown_note(name, known, read):
+    """The stderr line for a text of which the model knows no word (None when it knows one)."""
+    if known:
+        return None
+    if not read:
+        return (f"note: {name}: no word of it is left after the model's text standardising (another script, "
+                "emoji, symbols or control characters only): its score is the model's score of an empty text, "
+                "not a reading of it")
+    return (f"note: {name}: no word of it is in the model's vocabulary ({read} read; another language or "
+            "script?): its score is the model's answer to unknown words, not a reading of the text")
+
+
+# Never printed as they are: control characters (NUL, escape sequences, tabs and line breaks, which would
+# also split an output line), line and paragraph separators, and the marks that reorder a line's display.
+UNPRINTABLE = {"Cc", "Zl", "Zp"}
+REORDERING = set("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u061c")
+
+
+def printable(text, width=None):
+    """`text` safe to echo on a terminal, on one line: unprintable characters as Python escapes
+    (\\x00, \\t, \\u202e); cut to `width` characters, "..." last, when longer."""
+    shown = "".join(char.encode("unicode_escape").decode("ascii") if unicodedata.category(char) in UNPRINTABLE
+                    or char in REORDERING else char for char in text)
+    if width is not None and len(shown) > width:
+        shown = shown[: width - 3] + "..."
+    return shown

@@ -1,6 +1,8 @@
 """What a finished run leaves behind for people: metrics.json, a results table, a curves plot."""
 import io
 import json
+import math
+import numbers
 import platform
 import sys
 
@@ -27,7 +29,28 @@ def training_facts(history, monitor="val_loss"):
 
 
 def metrics_json(metrics):
-    return json.dumps(metrics, indent=2, default=float) + "\n"
+    """metrics as JSON text that every JSON reader takes: a non-finite number (a NaN loss, an AUC of one
+    class, an infinite ratio) is written as null, never as Python's NaN or Infinity, which are not JSON."""
+    return json.dumps(finite(metrics), indent=2, allow_nan=False) + "\n"
+
+
+def finite(value):
+    """`value` with every non-finite float in it (numpy's too) replaced by None, numpy scalars and arrays
+    made plain Python numbers and lists, and other numbers (a 0-d tensor) floats; dict keys as they are."""
+    if isinstance(value, dict):
+        return {key: finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(item) for item in value]
+    if isinstance(value, (bool, str)) or value is None:
+        return value
+    if hasattr(value, "tolist"):  # a numpy scalar or array
+        return finite(value.tolist())
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real) or hasattr(value, "__float__"):  # a float, or a 0-d tensor
+        value = float(value)
+        return value if math.isfinite(value) else None
+    return value
 
 
 def print_comparison(title, model_scores, baselines):

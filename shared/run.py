@@ -26,14 +26,23 @@ Keras loads when a run starts, not with this module (shared.training is imported
 used): `--help` and option errors answer before TensorFlow loads, in well under a second.
 """
 import os
+import shutil
 from pathlib import Path
 
 from shared.artifacts import check_writable, publish
 from shared.config import TrainConfig, option, parse, to_json
-from shared.errors import UserError, reported
+from shared.errors import RESUME, UserError, reported
 from shared.report import metrics_json, plot_curves, training_facts
 
 LOCK_NAME = ".lock"  # in --out while a run trains there: holds the process id
+NO_BACKUP = "there is no backup to resume from: the same command starts afresh"  # said on Ctrl-C without one
+
+
+def resumable(out):
+    """Whether --out holds the backup of an unfinished run (shared.training.is_interrupted, the chief's or a
+    multiworker worker's), checked without loading Keras: Ctrl-C in the first seconds is answered at once."""
+    return any(Path(out).glob("backup/training_metadata.json")) or any(
+        Path(out).glob(".worker-*/backup/training_metadata.json"))
 
 
 def lock_folder(out):
@@ -92,14 +101,18 @@ class TrainingRun:
         saved config says what ran. command: the sub-command's name, for messages (e.g. "home").
         """
         prog = " ".join(filter(None, ("python -m recipes." + recipe, command)))
-        with reported(prog):
+        parsed = []
+        with reported(prog, after_interrupt=lambda: RESUME if parsed and resumable(parsed[0].out) else NO_BACKUP):
             config = parse(config_class, argv, recipe=recipe, description=description, epilog=epilog, prog=prog)
+            parsed.append(config)
             if config.smoke:
                 for name, cap in (smoke or {}).items():
                     setattr(config, name, min(getattr(config, name), cap))
             run = cls(config, recipe)
             try:
-                return train(run)
+                result = train(run)
+                run.discard_unpublished_logs()
+                return result
             finally:
                 run.close()
 
@@ -145,6 +158,15 @@ class TrainingRun:
         rows = self.history["epochs"]
         best = min(rows, key=lambda row: float(row["val_loss"]))
         return {k.removeprefix(prefix): float(v) for k, v in best.items() if k.startswith(prefix) and v}
+
+    def discard_unpublished_logs(self):
+        """Remove unfinished/, where fit keeps a run's logs and best checkpoint until save() publishes them,
+        once the command has done its work without publishing a model (`validate` reports its own file).
+        A failed command leaves them for a look; the next run clears them; a resumable run keeps them."""
+        from shared import training
+
+        if self.chief and not training.is_interrupted(self.out):
+            shutil.rmtree(self.out / training.UNFINISHED, ignore_errors=True)
 
     # --- results --------------------------------------------------------------------------
 

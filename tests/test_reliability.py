@@ -168,7 +168,7 @@ def test_a_signal_during_a_download_exits_at_once_and_removes_the_partial_file(t
     finally:
         child.kill()
     assert time.perf_counter() - sent < 5  # not the 60 s the download threads would hold it
-    assert child.returncode == code and err.strip() == f"fetcher: {word}; run the same command again to resume"
+    assert child.returncode == code and err.strip() == f"fetcher: {word}; nothing was written"  # a fetch: no resume
     assert not list((tmp_path / "cache").rglob("*.tmp.*"))
 
 
@@ -448,3 +448,197 @@ def test_sigterm_in_training_says_what_was_kept(tmp_path):
     last = done.stderr.strip().splitlines()[-1]
     assert last == "python -m recipes.tiny: terminated; run the same command again to resume"
     assert (tmp_path / "run" / "backup" / "latest.weights.h5").is_file()
+
+
+# --- 6. nothing silently wrong -------------------------------------------------------------------
+
+def test_ctrl_c_in_a_command_that_is_not_training_promises_no_resume(capsys):
+    def interrupted():
+        raise KeyboardInterrupt
+
+    code, err = one_line_exit(interrupted, capsys, "python -m recipes.x predict")
+    assert code == 130 and err == "python -m recipes.x predict: interrupted; nothing was written\n"
+
+
+def every_command():
+    """(recipe, command) for every command of every recipe, read from each recipe's list of commands."""
+    import importlib
+
+    recipes = sorted(path.parent.name for path in (ROOT / "recipes").glob("*/__main__.py"))
+    return [(recipe, each.name) for recipe in recipes
+            for each in importlib.import_module(f"recipes.{recipe}.__main__").COMMANDS]
+
+
+TRAINING_COMMANDS = {"train", "validate", "home"}  # shared.run.TrainingRun's; every other command writes whole files
+
+
+@pytest.mark.parametrize("recipe, command", every_command())
+def test_ctrl_c_says_resume_only_where_a_backup_is_there_to_resume(recipe, command, monkeypatch, capsys):
+    import argparse
+    import importlib
+
+    def interrupted(self, *args, **kwargs):  # Ctrl-C while the command starts, in every command alike
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_args", interrupted)
+    with pytest.raises(SystemExit) as done:
+        importlib.import_module(f"recipes.{recipe}.__main__").main([command])
+    err = capsys.readouterr().err
+    assert done.value.code == 130 and err.count("\n") == 1, err
+    expected = ("there is no backup to resume from: the same command starts afresh" if command in TRAINING_COMMANDS
+                else "nothing was written")
+    assert err.startswith(f"python -m recipes.{recipe}") and f": interrupted; {expected}" in err, err
+
+
+def test_a_run_interrupted_after_its_first_backup_says_resume(tmp_path, capsys):
+    from shared.run import TrainingRun
+    from tiny import Interrupt, TinyConfig, tiny_gru, tiny_problem
+
+    def train(run):
+        model = tiny_gru()
+        run.compile(model, loss="binary_crossentropy")
+        x, y = tiny_problem()
+        from shared import training
+        training.fit(model, (x, y), (x, y), run.out, epochs=3, patience=3, verbose=0, extra_callbacks=[Interrupt(0)])
+
+    with pytest.raises(SystemExit) as done:
+        TrainingRun.main(TinyConfig, ["--out", str(tmp_path / "run")], train, recipe="tiny")
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert done.value.code == 130 and last == "python -m recipes.tiny: interrupted; run the same command again to resume"
+
+
+DEAD_PID = 4_194_305  # above Linux's largest pid_max (2**22): no process has it
+
+
+class SavedModelArchive:
+    """Stands in for keras.export.ExportArchive: writes a saved_model.pb holding `content`."""
+
+    def __init__(self, content=b"new export", fails=False):
+        self.content, self.fails = content, fails
+
+    def write_out(self, path, verbose=False):
+        Path(path).mkdir()
+        (Path(path) / "saved_model.pb").write_bytes(self.content)
+        if self.fails:
+            full_disk()
+
+
+def test_an_export_removes_what_a_killed_export_left_but_never_a_live_ones(tmp_path, capsys):
+    target = tmp_path / "served"
+    dead = tmp_path / f".served.partial-{DEAD_PID}"  # kill -9 during an export
+    (dead / "variables").mkdir(parents=True)
+    (dead / "saved_model.pb").write_bytes(b"half")
+    live = tmp_path / f".served.partial-{os.getppid()}"  # an export under way in a process that runs
+    live.mkdir()
+    other = tmp_path / f".elsewhere.partial-{DEAD_PID}"  # another export's: not this --to's business
+    other.mkdir()
+    export.write(SavedModelArchive(), target)
+    err = capsys.readouterr().err
+    assert err == (f"note: removed {dead}, a half-written export left by an export that was killed "
+                   f"(process {DEAD_PID} is gone)\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([".elsewhere.partial-4194305", live.name, "served"])
+    assert (target / "saved_model.pb").read_bytes() == b"new export"
+
+
+def test_an_export_killed_between_its_renames_has_the_earlier_export_put_back(tmp_path, capsys):
+    target = tmp_path / "served"
+    moved = tmp_path / f".served.old-{DEAD_PID}"  # the earlier export, moved aside; the new one not yet in place
+    moved.mkdir()
+    (moved / "saved_model.pb").write_bytes(b"the earlier export")
+    code, err = one_line_exit(lambda: export.write(SavedModelArchive(fails=True), target), capsys)
+    assert code == 1 and err.startswith(f"note: put back {target}, the earlier export") and err.count("\n") == 2
+    assert [p.name for p in tmp_path.iterdir()] == ["served"]
+    assert (target / "saved_model.pb").read_bytes() == b"the earlier export"
+
+
+def test_metrics_json_writes_a_non_finite_number_as_null_and_is_always_json(tmp_path):
+    import numpy as np
+
+    from shared.report import metrics_json
+
+    metrics = {"loss": float("nan"), "test": {"auc": np.float32("nan"), "ratio": float("inf"), "n": np.int64(3)},
+               "per_epoch": [1.5, -np.inf, np.float64(0.25)], "array": np.array([1.0, np.nan]), "ok": True}
+    text = metrics_json(metrics)
+    parsed = json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} is not JSON"))
+    assert parsed == {"loss": None, "test": {"auc": None, "ratio": None, "n": 3}, "per_epoch": [1.5, None, 0.25],
+                      "array": [1.0, None], "ok": True}
+
+
+def test_a_finished_run_writes_null_for_a_nan_metric(tmp_path):
+    from shared.run import TrainingRun
+    from tiny import TinyConfig, tiny_gru, tiny_problem
+
+    def train(run):
+        model = tiny_gru()
+        run.compile(model, loss="binary_crossentropy")
+        x, y = tiny_problem()
+        run.fit(model, (x, y), (x, y))
+        run.save(model)
+        return run.finish({"test": {"auc": float("nan"), "loss": float("inf")}})
+
+    out = tmp_path / "run"
+    TrainingRun.main(TinyConfig, ["--out", str(out), "--epochs", "1"], train, recipe="tiny")
+    saved = json.loads((out / "metrics.json").read_text(), parse_constant=lambda name: pytest.fail(name))
+    assert saved["test"] == {"auc": None, "loss": None}
+
+
+UNCLOSED = 'review,sentiment\nfine,positive\n"nice, and\nbad,negative\ndull,negative\n'  # the quote opens on line 3
+
+
+@pytest.mark.parametrize("reader", ["sentiment", "classify"])
+def test_an_unclosed_quote_is_named_where_it_opens(reader, tmp_path):
+    import importlib
+
+    path = tmp_path / "r.csv"
+    path.write_text(UNCLOSED)
+    data_module = importlib.import_module(f"recipes.{reader}.data")
+    read = (lambda: data_module.read_csv(path)) if reader == "sentiment" else (
+        lambda: data_module.read_csv(path, "review", "sentiment"))
+    with pytest.raises(UserError, match=rf"^{path}: line 3: unclosed quote: .*close it with \""):
+        read()
+    path.write_text('review,sentiment\n"fine,\nacross lines",positive\n"a ""quoted"" word",negative\n')
+    texts = read()[0] if reader == "classify" else read().texts
+    assert texts == ["fine,\nacross lines", 'a "quoted" word']
+
+
+def test_csv_rows_name_the_line_a_row_starts_on():
+    rows = list(data.csv_rows("f.csv", 'a,b\r\n"x\r\ny",1\r\nz,2\r\n'))
+    assert rows == [(1, ["a", "b"]), (2, ["x\r\ny", "1"]), (4, ["z", "2"])]
+    for text, line in [('"a,b\n1,2\n', 1), ('a,b\n"ok","x"\n1,"y\n', 3), ('a,b\n"x\ny",1\n"z""q,2\n', 4)]:
+        with pytest.raises(UserError, match=f"line {line}: unclosed quote"):
+            list(data.csv_rows("f.csv", text))
+
+
+@pytest.mark.parametrize("recipe, extra", [("sentiment", []),
+                                           ("classify", ["--text-column", "review", "--label-column", "sentiment"])])
+@pytest.mark.parametrize("fraction, says", [("0.999", "holds out all 160 reviews labelled negative, leaving none "
+                                                      "for training"),
+                                            ("0.001", "holds out none of the 160 reviews labelled negative for "
+                                                      "validation")])
+def test_a_val_fraction_that_empties_a_split_is_blamed_not_the_data(recipe, extra, fraction, says, reviews_csv,
+                                                                     tmp_path, capsys):
+    import importlib
+
+    if recipe == "classify":
+        says = says.replace("reviews labelled negative", "texts of class 'negative'")
+    cli = importlib.import_module(f"recipes.{recipe}.__main__")
+    with pytest.raises(SystemExit) as done:
+        cli.main(["--data", str(reviews_csv), "--val-fraction", fraction, "--out", str(tmp_path / "out"), *extra])
+    err = capsys.readouterr().err
+    noun = "reviews" if recipe == "sentiment" else "texts"
+    assert done.value.code == 2 and err.count("\n") == 1, err
+    assert f"--val-fraction {fraction} {says}" in err
+    assert f"expected a share above 0.0032 and below 0.9968 for these 320 {noun}" in err
+    assert "give at least" not in err and not (tmp_path / "out").exists()
+
+
+def test_home_with_a_text_file_says_text_belongs_to_the_train_command(tmp_path, capsys):
+    from recipes.textgen import train
+
+    (tmp_path / "t.txt").write_text("some text to learn\n" * 20)
+    with pytest.raises(SystemExit) as done:
+        train.home(["--text", str(tmp_path / "t.txt"), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert done.value.code == 2 and err.count("\n") == 1
+    assert "--corpus" not in err and 'the home command trains on the built-in word "HOME"' in err
+    assert "python -m recipes.textgen --text FILE" in err and not (tmp_path / "out").exists()

@@ -6,13 +6,12 @@ IMDB's reviews (RECIPES_DATA_DIR/imdb/{train,test}.csv, else fetched once from t
 catalog into the cache, in the same layout).
 """
 import csv
-import io
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
-from shared.data import catalog, locate, prefetched, read_text, slices, written
+from shared.data import catalog, check_held_out, csv_rows, locate, prefetched, read_text, slices, written
 from shared.errors import UserError
 
 TEST_FRACTION = 0.2  # a single CSV has no test split: hold out this share of each class
@@ -26,27 +25,23 @@ class Texts(NamedTuple):
 
 def read_csv(path, text_column, label_column):
     """Texts of a CSV with a header; a one-line UserError names the line of any problem."""
-    csv.field_size_limit(2 ** 31 - 1)  # a long review is a text, not an error
-    reader = csv.reader(io.StringIO(read_text(path, what="CSV file"), newline=""))
-    header = [name.strip() for name in next(reader, [])]
+    rows = csv_rows(path, read_text(path, what="CSV file"))  # (line where the row starts, fields)
+    header = [name.strip() for name in next(rows, (1, []))[1]]
     for flag, column in (("--text-column", text_column), ("--label-column", label_column)):
         if column not in header:
             raise UserError(f"{path}: line 1: no column {column!r} (choose one with {flag}); "
                             f"the header has {', '.join(map(repr, header))}")
     at_text, at_label = header.index(text_column), header.index(label_column)
     texts, labels = [], []
-    try:
-        for row in reader:
-            if not any(field.strip() for field in row):
-                continue  # a blank line
-            if len(row) != len(header):
-                raise UserError(f"{path}: line {reader.line_num}: expected {len(header)} fields, found {len(row)}")
-            if not row[at_label].strip():
-                raise UserError(f"{path}: line {reader.line_num}: no class name in column {label_column!r}")
-            texts.append(row[at_text])
-            labels.append(row[at_label].strip())
-    except csv.Error as error:
-        raise UserError(f"{path}: line {reader.line_num}: {error}") from None
+    for line, row in rows:
+        if not any(field.strip() for field in row):
+            continue  # a blank line
+        if len(row) != len(header):
+            raise UserError(f"{path}: line {line}: expected {len(header)} fields, found {len(row)}")
+        if not row[at_label].strip():
+            raise UserError(f"{path}: line {line}: no class name in column {label_column!r}")
+        texts.append(row[at_text])
+        labels.append(row[at_label].strip())
     if not texts:
         raise UserError(f"{path}: no rows after the header")
     return Texts(texts, np.array(labels, dtype=object))
@@ -90,6 +85,7 @@ def load_splits(data, text_column, label_column, val_fraction, seed):
         source = data
     else:
         raise UserError(f"--data {data}: expected a CSV file or a folder with train.csv and test.csv")
+    check_held_out(train_all.labels, val_fraction, "--val-fraction", "texts")  # before the splits' own check
     train, validation = stratified_split(train_all, val_fraction, seed)
     classes = sorted(set(train.labels))  # from training data only; saved with the model
     parts = {"train": train, "validation": validation, "test": test}

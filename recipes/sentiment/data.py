@@ -9,7 +9,6 @@ fetched once and written to the same two CSV files in the cache.
 import collections
 import csv
 import dataclasses
-import io
 import re
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from shared.data import catalog, locate, prefetched, read_text, slices, written
+from shared.data import catalog, check_held_out, csv_rows, locate, prefetched, read_text, slices, written
 from shared.errors import UserError
 
 LABELS = {"positive": 1, "negative": 0, "pos": 1, "neg": 0, "1": 1, "0": 0}
@@ -45,25 +44,23 @@ class Reviews:
 
 def read_csv(path):
     """Reviews from a CSV with `review` and `sentiment` columns; errors name the line."""
-    text = read_text(path, what="CSV file")
-    csv.field_size_limit(2 ** 31 - 1)  # a long review is a text, not an error (the default limit is 128 KB)
-    reader = csv.reader(io.StringIO(text, newline=""))
-    header = [name.strip().lower() for name in next(reader)]
+    rows = csv_rows(path, read_text(path, what="CSV file"))  # (line where the row starts, fields)
+    header = [name.strip().lower() for name in next(rows)[1]]
     if "review" not in header or "sentiment" not in header:
         raise UserError(f"{path}: line 1: expected columns review,sentiment, found {','.join(header)}")
     text_at, label_at = header.index("review"), header.index("sentiment")
     texts, labels = [], []
-    for row in reader:
+    for line, row in rows:
         if not any(field.strip() for field in row):
             continue  # blank line
         if len(row) != len(header):
-            raise UserError(f"{path}: line {reader.line_num}: expected {len(header)} fields, found {len(row)}")
+            raise UserError(f"{path}: line {line}: expected {len(header)} fields, found {len(row)}")
         label = row[label_at].strip().lower()
         if label not in LABELS:
-            raise UserError(f"{path}: line {reader.line_num}: sentiment {row[label_at]!r} is not "
+            raise UserError(f"{path}: line {line}: sentiment {row[label_at]!r} is not "
                             "positive/negative (or 1/0)")
         if not row[text_at].strip():
-            raise UserError(f"{path}: line {reader.line_num}: empty review")
+            raise UserError(f"{path}: line {line}: empty review")
         texts.append(row[text_at])
         labels.append(LABELS[label])
     if not texts:

@@ -1,4 +1,8 @@
-"""Score raw reviews with a saved model: a probability and a label for each."""
+"""Score raw reviews with a saved model: a probability and a label for each.
+
+Each output line: P(positive), the label, how many of the words the model reads it knows (KNOWN/READ),
+and the review (cut at 70 characters; control characters escaped). A review of which the model knows
+no word (another script, emoji only) is named on stderr: its score says nothing about it."""
 import sys
 
 import numpy as np
@@ -6,7 +10,7 @@ import numpy as np
 from shared.config import command_parser
 from shared.data import read_text
 from shared.errors import UserError, reported
-from shared.inference import load_run
+from shared.inference import known_words, load_run, printable, unknown_note
 
 RECIPE = __name__.split(".")[-2]
 
@@ -53,15 +57,20 @@ def main(argv=None):
 
         sentiment_model, _, _ = load_run(args.model, RECIPE, config_class=Config)
         probabilities = predict(sentiment_model, texts)
+        known, read = known_words(sentiment_model.get_layer("vectorizer"), texts)  # (texts,) each
+        names = iter([f"review {number}" for number in range(1, len(args.texts) + 1)]
+                     + [f"{args.file}: line {number}" for number, line in enumerate(lines, 1) if line.strip()])
+        for name, words, seen in zip(names, known, read):
+            if not words:
+                print(unknown_note(name, words, seen), file=sys.stderr)
         for number in blank:
             print(f"note: {args.file}: line {number} is blank; its output line is empty", file=sys.stderr)
-        scored = iter(zip(probabilities, texts))
+        scored = iter(zip(probabilities, known, read, texts))
         for line in list(args.texts) + lines:
             if not line.strip():
                 print()
                 continue
-            probability, text = next(scored)
+            probability, words, seen, text = next(scored)
             label = "positive" if probability >= 0.5 else "negative"
-            shown = text if len(text) <= 70 else text[:67] + "..."
-            print(f"{probability:.3f}  {label:<8}  {shown}")
+            print(f"{probability:.3f}  {label:<8}  {f'{words}/{seen}':<7}  {printable(text, 70)}")
         return probabilities

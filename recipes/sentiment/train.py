@@ -59,6 +59,8 @@ def fit(run):
     if config.smoke:
         train_all = data.stratified_split(train_all, min(1.0, SMOKE["train"] / max(len(train_all), 1)), config.seed)[1]
         test = data.stratified_split(test, min(1.0, SMOKE["test"] / max(len(test), 1)), config.seed)[1]
+    data.check_held_out(train_all.labels, config.val_fraction, "--val-fraction", "reviews",
+                        name=lambda label: f"labelled {'positive' if label else 'negative'}")
     train_part, val = data.stratified_split(train_all, config.val_fraction, config.seed)
     parts = {"train": train_part, "validation": val, "test": test}
     data.check_splits(parts, source)
@@ -174,10 +176,10 @@ def train(run):
 
 def validate(run):
     """Train as `train` does and report validation figures only: for choosing settings (the README's
-    ablation). The test split is never scored. Writes OUT/validation.json; returns its content."""
-    import json
-
+    ablation). The test split is never scored. Writes OUT/validation.json (its epochs: the training log's
+    rows) and leaves no model, checkpoint or unfinished/ logs; returns its content."""
     from shared.artifacts import publish
+    from shared.report import metrics_json
 
     from . import model, scoring
 
@@ -195,12 +197,13 @@ def validate(run):
     # cross-validated accuracy.
     result = {"validation": run.best_epoch_logs(), "accuracy": accuracy, "best_epoch": best + 1,
               "epochs_run": len(rows), "train_seconds": run.history["train_seconds"],
-              "ngram_branch": {k: v for k, v in facts.items() if k != "source"}, "blend": blend}
+              "ngram_branch": {k: v for k, v in facts.items() if k != "source"}, "blend": blend,
+              "epochs": [{k: int(v) if k == "epoch" else float(v) for k, v in row.items() if v} for row in rows]}
     print(f"validation accuracy: {accuracy['probability']:.4f}"
           + (f" (blend fitted on it; cross-validated {blend['validation_accuracy_cv']:.4f})" if blend else "")
           + "".join(f", {name.replace('_', ' ')} alone {value:.4f}"
                     for name, value in accuracy.items() if name != "probability"))
-    publish(run.out, {"validation.json": json.dumps(result, indent=2)})
+    publish(run.out, {"validation.json": metrics_json(result)})
     return result
 
 

@@ -59,6 +59,9 @@ def _fetch(name):
 
 def load_text(text_path, corpus, encoding):
     """(text, description of where it came from)."""
+    if text_path and corpus == "home":  # the home command's corpus, never given as --corpus
+        raise UserError(f"--text {text_path}: the home command trains on the built-in word \"HOME\" and takes "
+                        f"no --text; to learn a file, use the train command: python -m {__package__} --text FILE")
     if text_path and corpus:
         raise UserError("give either --text or --corpus, not both")
     if text_path:

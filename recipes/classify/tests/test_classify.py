@@ -91,3 +91,31 @@ def test_the_speakers_example_keeps_each_speech_with_its_speaker():
     assert speeches(corpus) == [("Before we proceed any further, hear me speak.", "First Citizen"),
                                 ("Speak, speak.", "All")]
     assert [command.name for command in cli.COMMANDS][:1] == ["train"]
+
+
+def test_a_text_of_no_known_word_is_named_and_control_characters_are_never_echoed(tmp_path, five_class_csv, capsys):
+    from shared.artifacts import publish
+    from shared.config import to_json
+
+    from .. import model
+    from ..config import Config
+
+    config = Config(units=4, embedding_dim=4, max_words=16)
+    texts = data.read_csv(five_class_csv, "text", "speaker").texts
+    vectorizer = data.make_vectorizer(texts, 100, config.max_words)
+    classifier = model.build_classifier(vectorizer.vocabulary_size(), len(CLASSES), embedding_dim=4, cell="gru",
+                                        units=4, num_layers=1, bidirectional=False, dropout=0.0)
+    publish(tmp_path / "run", {"config.json": to_json(config, PACKAGE.split(".")[-1]),
+                               "classes.json": json.dumps(sorted(CLASSES))},
+            model=model.with_vectorizer(vectorizer, classifier))
+    (tmp_path / "mine.txt").write_text("the film romeo0\n素晴らしい\n\x00\x00\n\nzzz\tqqq\n", encoding="utf-8")
+    cli.main(["predict", "--model", str(tmp_path / "run"), "--file", str(tmp_path / "mine.txt")])
+    captured = capsys.readouterr()
+    assert "\x00" not in captured.out
+    rows = [line.split("\t") for line in captured.out.strip("\n").split("\n")]
+    assert [len(row) for row in rows] == [4] * 4  # class, probability, known/read, text: the tab escaped
+    assert [row[2] for row in rows] == ["3/3", "0/1", "0/1", "0/2"]  # a NUL is no punctuation here: a word
+    assert [row[3] for row in rows] == ["the film romeo0", "素晴らしい", "\\x00\\x00", "zzz\\tqqq"]
+    notes = captured.err.strip().split("\n")
+    assert [note.split(": ")[2] for note in notes] == ["line 2", "line 3", "line 5"]
+    assert all("no word of it is in the model's vocabulary" in note for note in notes)

@@ -278,6 +278,8 @@ def test_smoke_run_on_real_reviews_beats_the_majority_baseline(real_data, tmp_pa
 
 @pytest.mark.slow
 def test_validate_scores_validation_only_with_the_model_users_would_get(tmp_path, reviews_csv, monkeypatch):
+    import warnings
+
     from .. import baseline
     from shared import training
 
@@ -287,8 +289,14 @@ def test_validate_scores_validation_only_with_the_model_users_would_get(tmp_path
     monkeypatch.setattr(training, "evaluate", never)
     monkeypatch.setattr(baseline, "scores", never)
     out = tmp_path / "v"
-    result = cli.main(["validate", "--data", str(reviews_csv), "--out", str(out), *FAST, "--ngram-c", "0"])
+    with warnings.catch_warnings(record=True) as caught:  # what the command would print on stderr
+        warnings.simplefilter("always")
+        result = cli.main(["validate", "--data", str(reviews_csv), "--out", str(out), *FAST, "--ngram-c", "0"])
+    assert not [str(w.message) for w in caught if "ran out of data" in str(w.message)]
+    # It publishes no model: no checkpoint, no logs waiting for one (unfinished/), no backup.
+    assert sorted(path.name for path in out.iterdir()) == ["validation.json"]
     saved = json.loads((out / "validation.json").read_text())
+    assert [row["epoch"] for row in saved["epochs"]] == list(range(saved["epochs_run"]))  # the training log's rows
     assert saved["accuracy"] == result["accuracy"]
     assert set(saved["accuracy"]) == {"probability", "ngram_branch", "recurrent_branch"}
     # The network trained is the classifier's recurrent branch, with the best epoch's weights.
@@ -584,3 +592,34 @@ def test_under_jax_the_recipe_trains_saves_and_predicts_raw_strings(tmp_path, re
     assert result["first"] == result["again"]  # reloaded: identical
     # The same saved model under TensorFlow, strings inside the model: the same probabilities.
     np.testing.assert_allclose(predict.predict(load_model(out), texts), result["first"], atol=1e-5)
+
+
+# A review of which the model knows no word: another script (the standardising keeps ASCII words only), made-up
+# words, emoji only, NUL bytes, punctuation only.
+UNKNOWN_LINES = "a great superb film\n素晴らしい映画でした\nxyzzy plugh\n\U0001F600 \U0001F600\n\x00\x00\n!!!\n\nboring dull film\n"
+
+
+def test_a_review_of_no_known_word_is_named_and_control_characters_are_never_echoed(tmp_path, reviews_csv, capsys):
+    from shared.config import to_json
+
+    config = train.Config(units=4, layers=1, embedding_dim=4, ngram_buckets=64)
+    vectorizer = data.make_vectorizer(data.read_csv(reviews_csv).texts, 50, 20)
+    classifier = model.build_classifier(config, vectorizer.vocabulary_size())
+    publish(tmp_path / "run", {"config.json": to_json(config, RECIPE)}, model=model.with_vectorizer(vectorizer, classifier))
+    reviews = write(tmp_path / "mine.txt", UNKNOWN_LINES)
+    cli.main(["predict", "--model", str(tmp_path / "run"), "--file", str(reviews), "awful\tand\x1b[31m boring"])
+    captured = capsys.readouterr()
+    assert "\x00" not in captured.out and "\x1b" not in captured.out  # escaped, never echoed
+    rows = captured.out.split("\n")
+    assert len(rows) == 1 + 8 + 1 and rows[-1] == "" and rows[7] == ""  # one line per argument and per line in
+    columns = [row.split(None, 3) for row in rows[:-1] if row]
+    assert [known for _, _, known, _ in columns] == ["3/4", "4/4", "0/0", "0/2", "0/0", "0/0", "0/0", "3/3"]
+    assert columns[0][3] == "awful\\tand\\x1b[31m boring" and columns[5][3] == "\\x00\\x00"
+    left = ("no word of it is left after the model's text standardising (another script, emoji, symbols or control "
+            "characters only): its score is the model's score of an empty text, not a reading of it")
+    assert captured.err.strip().split("\n") == [
+        f"note: {reviews}: line 2: {left}",
+        f"note: {reviews}: line 3: no word of it is in the model's vocabulary (2 read; another language or "
+        "script?): its score is the model's answer to unknown words, not a reading of the text",
+        *[f"note: {reviews}: line {number}: {left}" for number in (4, 5, 6)],
+        f"note: {reviews}: line 7 is blank; its output line is empty"]
