@@ -210,6 +210,6 @@ def test_carried_state_smoke_run_records_both_figures_and_its_model_generates(tm
     # The saved model is stateless: generate, speed and a reload work at batch 1.
     generated = cli.main(["generate", "--model", str(out), "--prompt", "the ", "--length", "20"])
     assert len(generated) == 20
-    rows = cli.main(["speed", "--model", str(out), "--lengths", "5"])
+    rows = cli.main(["speed", "--model", str(out), "--prompt", "the ", "--lengths", "5"])
     assert rows[0]["length"] == 5
     assert metrics["recipe"] == RECIPE
