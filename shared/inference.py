@@ -11,15 +11,16 @@ from shared.config import load_saved
 from shared.errors import UserError
 
 
-def load_run(model_dir, recipe, *json_files, config_class=None):
+def load_run(model_dir, recipe, *json_files, config_class=None, added=None):
     """(model, config dict, {name: parsed JSON}) of a finished run of `recipe` in model_dir.
 
     Every problem (no folder, another recipe's model, a missing or unreadable file, a config.json
     that lacks a setting of `config_class` or holds one of the wrong type, a file edited since
     the model was saved) is a one-line UserError naming the file; predicting never reads the
-    training data.
+    training data. added: {setting: value} of settings newer than some saved runs; a config.json
+    without one loads with that value (what those runs did).
     """
-    config = load_saved(model_dir, recipe)
+    config = {**(added or {}), **load_saved(model_dir, recipe)}
     if config_class is not None:
         check_settings(config, config_class, Path(model_dir) / "config.json")
     extras = {}

@@ -138,13 +138,16 @@ class TrainingRun:
         """Compile with the shared optimizer; --lr-schedule cosine needs steps_per_epoch."""
         compile_from_config(model, self.config, loss=loss, metrics=metrics, steps_per_epoch=steps_per_epoch)
 
-    def fit(self, model, train_data, val_data, *, budget_minutes=0.0):
+    def fit(self, model, train_data, val_data, *, budget_minutes=0.0, callbacks=(), validator=None):
         """Train with early stopping and resume; the model ends with its best epoch's weights.
 
+        callbacks: more Keras callbacks, run after the shared ones; validator: one that scores
+        validation itself (shared.training.fit), val_data then None.
         Returns the history: epochs (the log's rows, across resumes), train_seconds, resumed_from_epoch.
         """
         self.history = fit_from_config(model, train_data, val_data, self.config, self.out,
-                                       config_json=self.config_json, budget_seconds=budget_minutes * 60)
+                                       config_json=self.config_json, budget_seconds=budget_minutes * 60,
+                                       extra_callbacks=callbacks, validator=validator)
         return self.history
 
     def evaluate(self, model, data):

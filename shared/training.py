@@ -219,7 +219,7 @@ def _finished_epochs(log_path):
 
 
 def fit(model, train_data, val_data, workdir, *, epochs, patience, batch_size=32, config_json="",
-        monitor="val_loss", budget_seconds=0, base_lr=None, extra_callbacks=(), verbose=None):
+        monitor="val_loss", budget_seconds=0, base_lr=None, extra_callbacks=(), validator=None, verbose=None):
     """Train with early stopping, best-weights checkpoint, logs and resume; extra_callbacks run last.
 
     train_data and val_data: datasets of batches, or (inputs, targets) arrays, which are
@@ -231,6 +231,9 @@ def fit(model, train_data, val_data, workdir, *, epochs, patience, batch_size=32
     The model ends with the weights of its best epoch by `monitor`. Returns a dict:
     epochs (the CSV log's rows, across resumes), train_seconds, resumed_from_epoch.
     `config_json` is kept with the backup so a resume with other settings is refused.
+    validator: a callback that writes the validation figures (`monitor` among them) into each
+    epoch's logs itself, in place of Keras's pass over val_data (then None); it runs before the
+    callbacks that read them. Its time counts in elapsed_seconds, not in TimeBudget's look-ahead.
     verbose: Keras's; None: the progress bar on a terminal, one line per epoch in a file or log
     (shared.progress.fit_verbosity); with a budget, that line ends with budget_left_min.
     """
@@ -267,6 +270,7 @@ def fit(model, train_data, val_data, workdir, *, epochs, patience, batch_size=32
         # BackupAndRestore first: on resume it sets the starting epoch before the others begin.
         _Backup(str(backup_dir)),
         _ShuffleEpoch(),
+        *([validator] if validator is not None else []),  # before the clock and everything that reads val_
         clock,
         GradientNormLogger(),  # before CSVLogger so its figures reach the log
         keras.callbacks.TerminateOnNaN(),

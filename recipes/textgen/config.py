@@ -25,6 +25,10 @@ class Config(TrainConfig):
     layers: int = option(1, "stacked recurrent layers", bounds="[1, inf)")
     embedding_dim: int = option(64, "size of each character vector", bounds="[1, inf)")
     seq_len: int = option(100, "characters per training window (backpropagation through time)", bounds="[1, inf)")
+    carry_state: bool = option(False, "carried-state training: the text cut into --batch-size streams read in "
+                                      "order, each window starting from the state the one before it ended in "
+                                      "(reset each epoch); validation then carries the state through the text "
+                                      "too and picks the best epoch by that")
     dropout: float = option(0.2, "dropout on each layer's inputs (the embedding's output first) and on the "
                                  "output", bounds="[0, 1)")
     val_fraction: float = option(VAL_FRACTION, "part of the text just before the test tail, held out for "

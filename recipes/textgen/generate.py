@@ -21,6 +21,7 @@ from . import data
 from .config import Config
 
 RECIPE = __name__.split(".")[-2]
+ADDED = {"carry_state": False}  # settings newer than some saved runs: what those runs did
 
 
 def distribution(logits, temperature=1.0, top_k=0, top_p=1.0):
@@ -127,7 +128,7 @@ def stream(generator, prompt, length, temperature, top_k=0, seed=0, out=None, to
 
 def load(model_dir):
     """(Generator, saved vocabulary file) for a training run's output folder; refuses other recipes' models."""
-    trained, config, files = load_run(model_dir, RECIPE, "vocab.json", config_class=Config)
+    trained, config, files = load_run(model_dir, RECIPE, "vocab.json", config_class=Config, added=ADDED)
     saved = files["vocab.json"]
     return Generator(trained, saved["vocabulary"], config["cell"], config["units"], config["layers"]), saved
 

@@ -66,23 +66,48 @@ def train(run):
         print("  " + data.describe("test", corpus.test, config.seq_len) +
               (f", {corpus.test_dropped} unseen characters dropped" if corpus.test_dropped else ""))
 
-    train_batches = data.batches(train_ids, config.seq_len, run.batch_size, shuffle_seed=config.seed,
-                                 min_batches=1 if config.smoke else data.MIN_BATCHES)
+    min_batches = 1 if config.smoke else data.MIN_BATCHES
+    if config.carry_state:
+        from . import carried
+
+        if run.strategy.num_replicas_in_sync > 1:
+            raise UserError("--carry-state trains on one device: its streams are rows of one batch; "
+                            "leave --strategy at auto on a machine with one GPU, or drop --carry-state")
+        train_batches = carried.batches(train_ids, config.seq_len, run.batch_size, min_batches)
+        steps_per_epoch, period = carried.batch_count(train_ids, config.seq_len, run.batch_size, min_batches)
+        print(f"  carried state: {run.batch_size} streams of {(len(train_ids) - 1) // run.batch_size:,} characters "
+              f"read in order, {period} windows each; the state is zeroed every {period} batches "
+              f"({steps_per_epoch} per epoch)")
+    else:
+        train_batches = data.batches(train_ids, config.seq_len, run.batch_size, shuffle_seed=config.seed,
+                                     min_batches=min_batches)
+        steps_per_epoch = data.batch_count(train_ids, config.seq_len, run.batch_size, shuffled=True,
+                                           min_batches=min_batches)
     val_batches = data.batches(val_ids, config.seq_len, run.batch_size)
     inputs, targets = next(iter(val_batches))
     print(f"  batches of {tuple(inputs.shape)} character ids -> {tuple(targets.shape)} next characters")
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     with run.scope():
-        lm = model.build_language_model(config, len(vocab))
-        run.compile(lm, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                    steps_per_epoch=data.batch_count(train_ids, config.seq_len, run.batch_size, shuffled=True,
-                                                     min_batches=1 if config.smoke else data.MIN_BATCHES))
+        lm = model.build_language_model(config, len(vocab),
+                                        stateful_batch=run.batch_size if config.carry_state else None)
+        run.compile(lm, loss=loss, steps_per_epoch=steps_per_epoch)
     lm.summary(print_fn=lambda line, **_: print("  " + line))
-    run.fit(lm, train_batches, val_batches, budget_minutes=config.minutes)
+    if config.carry_state:
+        # Validation carries the state too (it picks the epoch); the saved model starts from zero at any batch size.
+        run.fit(lm, train_batches, None, budget_minutes=config.minutes, callbacks=[carried.ResetStates(period)],
+                validator=carried.Validation(lm, val_ids, config.cell, config.units, config.layers,
+                                             config.seq_len, run.batch_size))
+        lm = model.stateless_copy(lm, config, len(vocab))
+    else:
+        run.fit(lm, train_batches, val_batches, budget_minutes=config.minutes)
     # The vocabulary and the first character (the default prompt) go with the model, before any scoring
     # or sampling: a crash after training must not lose the trained weights.
     run.save(lm, {"vocab.json": json.dumps({"vocabulary": vocab, "start": corpus.train[0]}, indent=1) + "\n"})
+    if config.carry_state:
+        lm.compile(loss=loss)  # the stateless copy: evaluate scores its windows as below
 
     # The best epoch's weights, reloaded by fit. Validation chose them; the test tail is scored once, here.
+    # "validation" and "test": windows of seq_len, each from a zero state, as every run has been scored.
     scores = {"validation": baseline.per_char(float(lm.evaluate(val_batches, verbose=0)))}
     if not home:
         test_batches = data.batches(test_ids, config.seq_len, run.batch_size)
@@ -97,8 +122,15 @@ def train(run):
         "sizes": {"train": len(corpus.train), "validation": len(corpus.val), "validation_dropped": corpus.dropped,
                   "test": len(corpus.test), "test_dropped": corpus.test_dropped},
         **scores, "baselines": baselines,
+        "best_epoch_by": "validation loss, " + ("carried" if config.carry_state else "windowed"),
     }
     generator = generate.Generator(lm, vocab, config.cell, config.units, config.layers)
+    if config.carry_state or not home:
+        from . import carried
+
+        # The same model scored with the state carried through the text, beside the baselines on the same characters.
+        metrics["carried"] = carried.score(generator.step, train_ids, val_ids, None if home else test_ids,
+                                           len(vocab), config.seq_len)
     if home:
         chosen, steps = show_home(generator)
         metrics["home"] = {"generated": chosen, "steps": [[context, list(map(float, p))] for context, p in steps]}

@@ -340,7 +340,8 @@ def test_the_learning_rate_follows_the_steps_whatever_the_minutes_and_the_clock(
             def on_train_batch_end(self, batch, logs=None):  # the rate now set: the next step's
                 rates.append(float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)))
 
-        monkeypatch.setattr(training, "fit", lambda *a, **k: fit(*a, extra_callbacks=[Recorder()], **k))
+        monkeypatch.setattr(training, "fit", lambda *a, extra_callbacks=(), **k: fit(
+            *a, extra_callbacks=[*extra_callbacks, Recorder()], **k))
         if seconds_spent is not None:  # a slow machine: the budget looks nearly (or already) spent
             monkeypatch.setattr(training.EpochClock, "elapsed", lambda self: seconds_spent)
         train.main(["--text", str(path), "--out", str(tmp_path / name), "--minutes", str(minutes), *FAST])
