@@ -306,7 +306,7 @@ def test_unknown_words_are_named_with_control_characters_escaped_never_echoed():
     note = inference.unknown_note("sentence 1", ["lobo", "\x00", "\x1b", "\u202e"])
     assert note == "note: sentence 1: unknown words read as [UNK]: lobo, \\x00, \\x1b, \\u202e"
     _, _, translator = tiny_translator()
-    sentence = "el lobo\x00 come \x1b[31m pan"  # a NUL and an escape sequence that would turn the terminal red
+    sentence = "el lobo\x00 \x1b[31m"  # a NUL and an escape sequence that would turn the terminal red
     (_,), (missing,) = translator.prepare([sentence])
     assert "\x1b" in missing and "\x00" in missing  # read as [UNK], and named...
     shown = inference.unknown_note("sentence 1", missing)
