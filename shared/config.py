@@ -52,7 +52,9 @@ class TrainConfig:
     smoke: bool = option(False, "a seconds-long run on a small slice, for tests and first contact")
 
 
-def _check_bounds(name, value, bounds):
+def check_bounds(name, value, bounds):
+    """A one-line UserError unless `value` lies in `bounds` ("[0, 1)", "[1, inf)"); a NaN never does. Also for
+    the numeric options of commands that take no config class (generate, speed, translate)."""
     lo_brace, lo, hi, hi_brace = bounds[0], *bounds[1:-1].split(","), bounds[-1]
     lo, hi = float(lo), float(hi.strip())
     ok = (value >= lo if lo_brace == "[" else value > lo) and (value <= hi if hi_brace == "]" else value < hi)
@@ -127,7 +129,7 @@ def validate(config):
     for field in dataclasses.fields(config):
         bounds = field.metadata.get("bounds")
         if bounds:
-            _check_bounds(field.name, getattr(config, field.name), bounds)
+            check_bounds(field.name, getattr(config, field.name), bounds)
     held_out = getattr(config, "val_fraction", 0) + getattr(config, "test_fraction", 0)
     if held_out >= 1:
         raise UserError(f"--val-fraction {config.val_fraction} and --test-fraction {config.test_fraction} add up "

@@ -642,3 +642,33 @@ def test_home_with_a_text_file_says_text_belongs_to_the_train_command(tmp_path, 
     assert done.value.code == 2 and err.count("\n") == 1
     assert "--corpus" not in err and 'the home command trains on the built-in word "HOME"' in err
     assert "python -m recipes.textgen --text FILE" in err and not (tmp_path / "out").exists()
+
+
+INFERENCE_OPTIONS = [  # (recipe, command argv, what the one line says): every number option of a command that
+    # takes no config class, checked before the model (here a folder that is not there) is read
+    ("textgen", ["generate", "--seed", "-1"], "--seed must be in [0, 4294967295], got -1"),
+    ("textgen", ["generate", "--seed", str(2**32)], "--seed must be in [0, 4294967295], got 4294967296"),
+    ("textgen", ["generate", "--length", "-3"], "--length must be at least 1, got -3"),
+    ("textgen", ["generate", "--temperature", "-0.5"], "--temperature must be 0 (greedy) or more, got -0.5"),
+    ("textgen", ["generate", "--top-k", "-1"], "--top-k must be 0 (off) or more, got -1"),
+    ("textgen", ["generate", "--top-p", "-0.1"], "--top-p must be in (0, 1] (1: off), got -0.1"),
+    ("textgen", ["speed", "--every", "-2"], "--every must be 0 (automatic) or more, got -2"),
+    ("textgen", ["speed", "--lengths", "100", "-5"], "--lengths must be at least 1, got -5"),
+    ("textgen", ["speed", "--lengths", "0"], "--lengths must be at least 1, got 0"),
+    ("textgen", ["speed", "--prompt", ""], "--prompt is empty"),
+    ("translate", ["translate", "--beam-size", "-1", "hola"], "--beam-size must be 1 or more, got -1"),
+    ("translate", ["translate", "--beam-size", "0", "hola"], "--beam-size must be 1 or more, got 0"),
+]
+
+
+@pytest.mark.parametrize("recipe, argv, says", INFERENCE_OPTIONS, ids=[f"{r}-{' '.join(a[:3])}"
+                                                                      for r, a, _ in INFERENCE_OPTIONS])
+def test_a_negative_number_option_of_an_inference_command_is_one_line_before_the_model_loads(recipe, argv, says,
+                                                                                          tmp_path, capsys):
+    import importlib
+
+    with pytest.raises(SystemExit) as done:
+        importlib.import_module(f"recipes.{recipe}.__main__").main([*argv, "--model", str(tmp_path / "none")])
+    err = capsys.readouterr().err
+    assert done.value.code == 2 and err.count("\n") == 1, err
+    assert err.startswith(f"python -m recipes.{recipe} {argv[0]}: error: {says}"), err

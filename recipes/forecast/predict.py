@@ -8,6 +8,7 @@ import numpy as np
 from shared.config import command_parser
 from shared.errors import UserError, reported
 from shared.inference import load_run
+from shared.report import finite
 
 from . import data, windows
 from .config import Config
@@ -52,6 +53,14 @@ def forecast(forecaster, prices, config, scaler):
     return rows, calibration
 
 
+def forecast_json(prices, rows, calibration):
+    """What --json prints: valid JSON always, a non-finite number (a NaN forecast, an infinite band) as null,
+    never as Python's NaN or Infinity, as in every metrics.json (shared.report.finite)."""
+    return json.dumps(finite({"last_date": str(prices.dates[-1]), "last_price": float(prices.price[-1]),
+                              "target": prices.target, "interval": 0.8, "interval_calibrated_on": calibration,
+                              "forecasts": rows}), indent=2, allow_nan=False)
+
+
 def load(model_dir):
     """(model, config dict, scaler dict) of a finished training run."""
     from . import model  # noqa: F401  registers the layer and loss the saved file names (and loads Keras)
@@ -77,9 +86,7 @@ def main(argv=None):
             print(f"warning: {line}", file=sys.stderr)
         rows, calibration = forecast(forecaster, prices, config, scaler)
         if args.json:
-            print(json.dumps({"last_date": str(prices.dates[-1]), "last_price": float(prices.price[-1]),
-                              "target": prices.target, "interval": 0.8, "interval_calibrated_on": calibration,
-                              "forecasts": rows}, indent=2))
+            print(forecast_json(prices, rows, calibration))
         else:
             print(f"last row {prices.dates[-1]}: {prices.label} {prices.price[-1]:.2f}  "
                   "(dates are the next weekdays; holidays are not known)")

@@ -8,6 +8,7 @@ from typing import ClassVar
 from shared.artifacts import publish
 from shared.config import SEED_MAX
 from shared.errors import UserError
+from shared.report import metrics_json
 from shared.run import TrainingRun, option
 
 from . import plots
@@ -91,6 +92,13 @@ def parse_lengths(text):
     return sorted(set(lengths))
 
 
+def output_files(config, metrics):
+    """{"config.json": text, "metrics.json": text}: metrics.json by the shared writer, so a gradient that
+    overflowed or a NaN loss is written as null, never as NaN or Infinity, which no JSON reader takes."""
+    return {"config.json": json.dumps({"recipe": RECIPE, "config": dataclasses.asdict(config)}, indent=2) + "\n",
+            "metrics.json": metrics_json(metrics)}
+
+
 def train(run):
     """The four experiments, top to bottom; returns OUT/metrics.json's content."""
     # Imported here, not at the top: they load Keras, and --help and option errors answer before it loads.
@@ -112,8 +120,7 @@ def train(run):
                                                  gate_init=config.gate_init, **shared)
     metrics = {"recipe": RECIPE, "smoke": config.smoke, **results,
                "seconds": time.perf_counter() - started, "machine": loop.machine()}
-    files = {"config.json": json.dumps({"recipe": RECIPE, "config": dataclasses.asdict(config)}, indent=2) + "\n",
-             "metrics.json": json.dumps(metrics, indent=2, default=float) + "\n", **plots.all_figures(results)}
+    files = {**output_files(config, metrics), **plots.all_figures(results)}
     publish(run.out, files)
     print(f"\nsaved metrics.json, config.json and {len(files) - 2} plots in {run.out}/ "
           f"({metrics['seconds'] / 60:.1f} min)")

@@ -12,7 +12,7 @@ import sys
 
 import numpy as np
 
-from shared.config import command_parser
+from shared.config import SEED_MAX, check_bounds, command_parser
 from shared.errors import UserError, reported
 from shared.inference import compiled, load_run, state_count
 from shared.progress import Progress, is_terminal
@@ -144,7 +144,7 @@ def main(argv=None):
         parser.add_argument("--top-k", type=int, default=0, help="sample only among the k most likely (0: all)")
         parser.add_argument("--top-p", type=float, default=1.0,
                             help="sample only among the fewest most likely whose probabilities add up to p (1: all)")
-        parser.add_argument("--seed", type=int, default=0, help="same seed, same text")
+        parser.add_argument("--seed", type=int, default=0, help=f"same seed, same text (0 to {SEED_MAX})")
         args = parser.parse_args(argv)
         if args.length <= 0:
             raise UserError(f"--length must be at least 1, got {args.length}")
@@ -154,6 +154,7 @@ def main(argv=None):
             raise UserError(f"--top-k must be 0 (off) or more, got {args.top_k}")
         if not 0 < args.top_p <= 1:
             raise UserError(f"--top-p must be in (0, 1] (1: off), got {args.top_p}")
+        check_bounds("seed", args.seed, f"[0, {SEED_MAX}]")  # what numpy's seeding takes, as in training
         if args.prompt == "":
             raise UserError("--prompt is empty; leave it out to start from the training text's first character")
         generator, saved = load(args.model)

@@ -69,6 +69,10 @@ def main(argv=None):
         args = parser.parse_args(argv)
         if min(args.lengths) <= 0:
             raise UserError(f"--lengths must be at least 1, got {min(args.lengths)}")
+        if args.every < 0:
+            raise UserError(f"--every must be 0 (automatic) or more, got {args.every}")
+        if not args.prompt:
+            raise UserError("--prompt is empty; the timing needs at least one character to start from")
         generator, _ = generate.load(args.model)
         trained = generator.trained
         rows = []

@@ -19,7 +19,7 @@ import numpy as np
 from shared.config import command_parser
 from shared.data import read_text
 from shared.errors import UserError, reported
-from shared.inference import compiled, load_run, state_count
+from shared.inference import compiled, load_run, printable, state_count
 from shared.progress import Progress
 
 from . import data, search
@@ -70,7 +70,7 @@ class Translator:
             missing = [t for t, i in zip(tokens, encoded) if i == 1]
             if strict and all(i == 1 for t, i in zip(tokens, encoded) if data.is_word(t)):
                 raise UserError(f"sentence {number}: every word is unknown to the model "
-                                f"({', '.join(missing)}); nothing to translate")
+                                f"({shown_words(missing)}); nothing to translate")
             ids.append(encoded)
             unknown.append(missing)
         return ids, unknown
@@ -236,14 +236,15 @@ def main(argv=None):
             kept.append(number)
             sources.append(ids)
             unknown.append(missing)
+        file = printable(args.file or "")  # a file name is user text too
         if lines and not kept:
-            raise UserError(f"{args.file}: no line could be translated (line {skipped[0][0]}: {skipped[0][1]})")
-        names = [f"sentence {n}" for n in range(1, len(args.sentences) + 1)] + [f"{args.file}: line {n}" for n in kept]
+            raise UserError(f"{file}: no line could be translated (line {skipped[0][0]}: {skipped[0][1]})")
+        names = [f"sentence {n}" for n in range(1, len(args.sentences) + 1)] + [f"{file}: line {n}" for n in kept]
         for name, missing in zip(names, unknown):
             if missing:
-                print(f"note: {name}: unknown words read as [UNK]: {', '.join(missing)}", file=sys.stderr)
-        for number, reason in skipped:
-            print(f"note: {args.file}: line {number} not translated ({reason}); its output line is empty",
+                print(unknown_note(name, missing), file=sys.stderr)
+        for number, reason in skipped:  # reason: a UserError's message, its words already escaped
+            print(f"note: {file}: line {number} not translated ({reason}); its output line is empty",
                   file=sys.stderr)
         progress = Progress(len(sources), "sentences", prog)  # on stderr, past a few seconds
         translated = [translator.text(ids) for ids in translator.translate_ids(sources, args.beam_size,
@@ -255,21 +256,35 @@ def main(argv=None):
         if args.show_attention:
             first = args.sentences[0] if args.sentences else lines[kept[0] - 1]
             save_attention(translator, first, args.show_attention)
-            print(f"attention heatmap of the first sentence's greedy translation saved in {args.show_attention}",
+            print(f"attention heatmap of the first sentence's greedy translation saved in "
+                  f"{printable(args.show_attention)}",
                   file=sys.stderr)
         return outputs
+
+
+def shown_words(words):
+    """Words of a user's sentence, comma-separated, as a terminal can show them: control characters (a NUL, an
+    ESC that would start an escape sequence), line breaks and bidi marks escaped (shared.inference.printable)."""
+    return ", ".join(printable(word) for word in words)
+
+
+def unknown_note(name, missing):
+    """The stderr line naming a sentence's words the model does not know (read as [UNK])."""
+    return f"note: {name}: unknown words read as [UNK]: {shown_words(missing)}"
 
 
 def check_image_path(path):
     """A UserError unless `path` can be written as a new image of a format its suffix names (an existing folder,
     an unwritable place or a suffix matplotlib does not write as an image here cannot)."""
     target = Path(path)
+    path = printable(str(target))  # messages quote the escaped name, never its control characters
     if target.is_dir():
-        raise UserError(f"--show-attention {target}: is a folder; give a file name such as {target / 'attention.png'}")
+        raise UserError(f"--show-attention {path}: is a folder; give a file name such as "
+                        f"{printable(str(target / 'attention.png'))}")
     if target.suffix.lower() not in IMAGE_SUFFIXES:
-        what = f"{target.suffix} is not an image format written here" if target.suffix else "no suffix"
-        raise UserError(f"--show-attention {target}: {what}; end the name in {', '.join(IMAGE_SUFFIXES)}")
+        what = f"{printable(target.suffix)} is not an image format written here" if target.suffix else "no suffix"
+        raise UserError(f"--show-attention {path}: {what}; end the name in {', '.join(IMAGE_SUFFIXES)}")
     if not target.parent.is_dir():
-        raise UserError(f"--show-attention {target}: no folder {target.parent}")
+        raise UserError(f"--show-attention {path}: no folder {printable(str(target.parent))}")
     if not os.access(target.parent, os.W_OK):
-        raise UserError(f"--show-attention {target}: {target.parent} is not writable")
+        raise UserError(f"--show-attention {path}: {printable(str(target.parent))} is not writable")

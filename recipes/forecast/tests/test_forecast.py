@@ -455,6 +455,18 @@ def test_predict_takes_one_history_csv_or_ticker(tmp_path, capsys, argv, says):
     assert code == 2 and err == f"python -m recipes.{cli.__package__.split('.')[-1]} predict: error: {says}\n"
 
 
+def test_predict_json_writes_a_nan_forecast_as_null_and_is_always_json():
+    from types import SimpleNamespace
+
+    prices = SimpleNamespace(dates=np.array(["2020-01-02", "2020-01-03"], dtype="datetime64[D]"),
+                             price=np.array([10.0, np.nan]), target="price")
+    rows = [{"day": 1, "date": "2020-01-06", "low": np.float64("nan"), "median": float("inf"), "high": 11.0}]
+    text = predict.forecast_json(prices, rows, "the validation period of training")
+    shown = json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} is not JSON"))
+    assert shown["last_price"] is None and shown["last_date"] == "2020-01-03"
+    assert shown["forecasts"] == [{"day": 1, "date": "2020-01-06", "low": None, "median": None, "high": 11.0}]
+
+
 @pytest.mark.slow
 def test_mixed_precision_trains_saves_reloads_and_forecasts(tmp_path, capsys):
     csv_path = prices_csv(tmp_path / "cycle.csv", structured(600))

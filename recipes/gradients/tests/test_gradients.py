@@ -113,6 +113,19 @@ def test_smoke_run_end_to_end(tmp_path, capsys):
     assert set(saved["bidirectional"]["cells"]["rnn"]) == {"one direction", "bidirectional"}
 
 
+def test_metrics_json_writes_an_overflowed_gradient_as_null_never_nan_or_infinity():
+    from ..train import Config, output_files
+
+    metrics = {"recipe": RECIPE, "exploding": {"runs": {"no clipping": {
+        "update_norm": [1.5, float("inf"), np.float32("nan")], "final_loss": np.float64("nan")}}},
+        "vanishing": {"cells": {"rnn": {"200": {"gradient_at_step_1": float("-inf"), "steps": np.int64(3)}}}}}
+    files = output_files(Config(), metrics)
+    saved = json.loads(files["metrics.json"], parse_constant=lambda name: pytest.fail(f"{name} is not JSON"))
+    assert saved["exploding"]["runs"]["no clipping"] == {"update_norm": [1.5, None, None], "final_loss": None}
+    assert saved["vanishing"]["cells"]["rnn"]["200"] == {"gradient_at_step_1": None, "steps": 3}
+    assert json.loads(files["config.json"])["recipe"] == RECIPE
+
+
 @pytest.mark.parametrize("argv,message", [
     (["--lengths", "0,abc"], "--lengths: 0 is not a sequence length"),
     (["--lengths", "10,abc"], "--lengths: 'abc' is not a whole number"),

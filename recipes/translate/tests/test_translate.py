@@ -302,6 +302,20 @@ def test_bad_sentences_are_refused_naming_them():
     assert unknown == [["lobo"]] and ids[0][1] == 1
 
 
+def test_unknown_words_are_named_with_control_characters_escaped_never_echoed():
+    note = inference.unknown_note("sentence 1", ["lobo", "\x00", "\x1b", "\u202e"])
+    assert note == "note: sentence 1: unknown words read as [UNK]: lobo, \\x00, \\x1b, \\u202e"
+    _, _, translator = tiny_translator()
+    sentence = "el lobo\x00 \x1b[31m"  # a NUL and an escape sequence that would turn the terminal red
+    (_,), (missing,) = translator.prepare([sentence])
+    assert "\x1b" in missing and "\x00" in missing  # read as [UNK], and named...
+    shown = inference.unknown_note("sentence 1", missing)
+    assert "\\x1b" in shown and "\\x00" in shown and all(char.isprintable() for char in shown)  # ...escaped
+    with pytest.raises(UserError) as refused:
+        translator.prepare(["\x1b[31m\x00 xyzzy"])
+    assert "\\x1b, [, 31, m, \\x00, xyzzy" in str(refused.value) and str(refused.value).isprintable()
+
+
 # --- BLEU --------------------------------------------------------------------------------
 
 def test_bleu_of_a_hand_made_case_is_sacrebleus_figure():
