@@ -159,7 +159,10 @@ def test_a_signal_during_a_download_exits_at_once_and_removes_the_partial_file(t
                                          "dispatch('fetcher', [Command('train', 'cmd:main', '')])\n")
     child = subprocess.Popen([sys.executable, "-m", "fetcher"], cwd=ROOT, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True,
-                             env={**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}"})
+                             env={**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}"},
+                             # A shell's background job (nohup, `cmd &`) ignores SIGINT, and the child
+                             # would inherit that: give it the default a user's terminal gives.
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         assert child.stdout.readline() == "downloading\n"
         sent = time.perf_counter()
