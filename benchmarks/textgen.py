@@ -34,7 +34,8 @@ CHECK_SECONDS = {"full": 6.0, "small": 0.5}
 # so Adam at 1e-3, constant, no clipping. Every setting the model and its training read is written out:
 # none comes from the recipe's Config, whose defaults change (its dropout became 0.2).
 TUTORIAL = {"cell": "gru", "layers": 1, "units": 1024, "embedding_dim": 256, "seq_len": 100, "batch_size": 64,
-            "dropout": 0.0, "lr": 1e-3, "clipnorm": 0.0, "lr_schedule": "constant", "mixed_precision": False}
+            "dropout": 0.0, "lr": 1e-3, "clipnorm": 0.0, "lr_schedule": "constant", "mixed_precision": False,
+            "carry_state": False}  # the tutorial shuffles its windows, each read from a zero state
 # Config fields neither side's model nor training reads here: the text and its split (the recipe's, the
 # same for both sides), and the run's length and outputs (train_to_target runs by time).
 NOT_MODEL_SETTINGS = {"corpus", "text", "encoding", "val_fraction", "test_fraction", "minutes", "epochs",

@@ -264,7 +264,8 @@ PUBLISHED = {
     # tensorflow.org/text/tutorials/text_generation: seq_length 100, BATCH_SIZE 64, embedding_dim 256,
     # rnn_units 1024, one GRU, no dropout, compile(optimizer="adam") with from_logits cross-entropy.
     "textgen": {"cell": "gru", "layers": 1, "units": 1024, "embedding_dim": 256, "seq_len": 100, "batch_size": 64,
-                "dropout": 0.0, "lr": 1e-3, "clipnorm": 0.0, "lr_schedule": "constant", "mixed_precision": False},
+                "dropout": 0.0, "lr": 1e-3, "clipnorm": 0.0, "lr_schedule": "constant", "mixed_precision": False,
+                "carry_state": False},  # shuffled windows, each from a zero state (tf.data .shuffle().batch())
     # The course's stock-price LSTM (Deep Learning A-Z rnn.py): 60 timesteps, 4x LSTM(50) + Dropout(0.2),
     # Dense(1), optimizer "adam", mean_squared_error, epochs 100, batch_size 32.
     "forecast": {"timesteps": 60, "layers": 4, "units": 50, "dropout": 0.2, "batch_size": 32, "optimizer": "adam",
@@ -320,7 +321,7 @@ def test_a_changed_recipe_default_does_not_change_a_tutorial_case(monkeypatch):
         # The recipe's defaults, every pinned one changed (dropout 0.2 -> 0.5, units -> 7, ...).
         changed = {"dropout": 0.5, "units": 7, "embedding_dim": 5, "layers": 3, "batch_size": 3, "lr": 0.1,
                    "clipnorm": 9.0, "lr_schedule": "cosine", "seq_len": 11, "max_tokens": 77, "cell": "lstm",
-                   "attention": "dot", "mixed_precision": True}
+                   "attention": "dot", "mixed_precision": True, "carry_state": True}
         altered = dataclasses.make_dataclass(
             "Config", [(name, fields[name].type, dataclasses.field(default=value))
                        for name, value in changed.items() if name in fields], bases=(module.Config,))

@@ -48,7 +48,7 @@ def test_a_copy_of_classify_trains_on_five_classes_predicts_their_names_and_pass
     assert '"recipe": "mytask"' in (out / "config.json").read_text()
     predicted = run("predict", "--model", "runs/mytask", "now is the winter of our discontent")
     assert predicted.returncode == 0, predicted.stderr[-2000:]
-    name, probability, _ = predicted.stdout.strip().split("\t")
+    name, probability, known, _ = predicted.stdout.strip().split("\t")  # known: words it knows / words read
     assert name in speakers and 0.2 <= float(probability) <= 1  # the most likely of five: at least 1/5
     # It is its own recipe: the original refuses its model.
     original = run("predict", "--model", "runs/mytask", "x", module="recipes.classify")

@@ -1,17 +1,16 @@
 """Vanishing and exploding gradients, measured: the worked SimpleRNN example, SimpleRNN / LSTM / GRU
 against sequence length with ||dL/dx_t||, gradient clipping, one direction against Bidirectional."""
 import dataclasses
-import json
 import time
 from typing import ClassVar
 
 from shared.artifacts import publish
 from shared.config import SEED_MAX
 from shared.errors import UserError
-from shared.report import metrics_json
 from shared.run import TrainingRun, option
 
 from . import plots
+from .outputs import output_files  # config.json and metrics.json as the run saves them
 
 RECIPE = __name__.split(".")[-2]  # the folder's name, so a copied recipe is its own recipe
 CELLS = ("rnn", "lstm", "gru")
@@ -90,13 +89,6 @@ def parse_lengths(text):
     if not lengths:
         raise UserError("--lengths: give at least one length (e.g. --lengths 10,50,100)")
     return sorted(set(lengths))
-
-
-def output_files(config, metrics):
-    """{"config.json": text, "metrics.json": text}: metrics.json by the shared writer, so a gradient that
-    overflowed or a NaN loss is written as null, never as NaN or Infinity, which no JSON reader takes."""
-    return {"config.json": json.dumps({"recipe": RECIPE, "config": dataclasses.asdict(config)}, indent=2) + "\n",
-            "metrics.json": metrics_json(metrics)}
 
 
 def train(run):

@@ -21,7 +21,9 @@ def build_language_model(config, vocab_size, stateful_batch=None):
         ids = keras.Input(shape=(None,), dtype="int32", name="ids")
     vectors = layers.Embedding(vocab_size, config.embedding_dim, name="embedding")(ids)  # (batch, time, dim)
     stack = stacked_recurrent(config.cell, config.units, config.layers, return_sequences=True,
-                              dropout=config.dropout, name=STACK, stateful=bool(stateful_batch))
+                              dropout=config.dropout, name=STACK,
+                              # only when asked: a generic RNN(cell) (the GPU check's variant) takes no `stateful`
+                              **({"stateful": True} if stateful_batch else {}))
     hidden = apply_stack(stack, vectors)  # (batch, time, units)
     hidden = layers.Dropout(config.dropout, name="dropout")(hidden)
     # Logits, float32 even under mixed precision; the loss applies the softmax.
