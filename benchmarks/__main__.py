@@ -27,6 +27,8 @@ from benchmarks.harness import peak_memory_mb
 from shared.errors import UserError, reported
 
 RECIPES = ("forecast", "sentiment", "textgen", "translate")  # each with a module benchmarks/RECIPE.py
+# The scores an equal-time checkpoint may hold, in the table's order (the carried ones: the RNN's only).
+EQUAL_TIME_SCORES = ("validation", "test", "validation_carried", "test_carried")
 
 
 def machine():
@@ -161,7 +163,8 @@ def markdown(results, comparisons, about, minutes=None):
 
 def equal_time_tables(results):
     """Markdown lines for the equal-time cases (rows with checkpoints): each model's size and rates,
-    then validation and test nats/char at each checkpoint side by side, with the baselines."""
+    then validation and test nats/char (and the carried ones, where a case has them) at each
+    checkpoint side by side, with the baselines."""
     cases = [(recipe, case, row) for (recipe, case), row in results.items() if "checkpoints" in row]
     if not cases:
         return []
@@ -175,19 +178,25 @@ def equal_time_tables(results):
                      f"{row['total_steps']:,}{cut} | {last['minutes']:.2f} | {row['per_second']:,.0f} | "
                      f"{row['generation']['per_second']:,.1f} ({row['generation']['chars']}, "
                      f"{row['generation']['how']}) | {row['context_scored']} | {row['peak_memory_mb']:,.0f} |")
-    header = " | ".join(f"{case} validation | {case} test" for _, case, _ in cases)
-    lines += ["", f"| checkpoint (minutes of training) | {header} |", "| ---: |" + " ---: |" * 2 * len(cases)]
+    # (case, row, the scores it has)
+    columns = [(case, row, [key for key in EQUAL_TIME_SCORES if key in row["checkpoints"][0]])
+               for _, case, row in cases]
+    header = " | ".join(f"{case} {key.replace('_', ', ')}" for case, _, keys in columns for key in keys)
+    width = sum(len(keys) for _, _, keys in columns)
+    lines += ["", f"| checkpoint (minutes of training) | {header} |", "| ---: |" + " ---: |" * width]
     for index, checkpoint in enumerate(cases[0][2]["checkpoint_minutes"]):
         cells = []
-        for _, _, row in cases:
+        for _, row, keys in columns:
             found = [c for c in row["checkpoints"] if c["checkpoint"] == checkpoint]
-            cells += ([f"{found[0]['validation']:.3f}", f"{found[0]['test']:.3f}"] if found else ["not reached"] * 2)
+            cells += [f"{found[0][key]:.3f}" for key in keys] if found else ["not reached"] * len(keys)
         lines.append(f"| {checkpoint:g} | " + " | ".join(cells) + " |")
-    for name, base in cases[0][2]["baselines"].items():
+    for name, base in cases[0][2]["baselines"].items():  # on the windowed characters (the carried: all but a few)
         lines.append(f"| {base['label']} (no training time) | " + " | ".join(
-            [f"{base['validation']:.3f}", f"{base['test']:.3f}"] * len(cases)) + " |")
+            f"{base[key.split('_')[0]]:.3f}" for _, _, keys in columns for key in keys) + " |")
     lines += ["", "Equal time: nats per character on the same characters of the recipe's validation and test "
-                  "tails (" + cases[0][2]["scored_characters"] + "), each model with its own context. Each "
+                  "tails (" + cases[0][2]["scored_characters"] + "), each model with its own context; "
+                  "\"carried\": the state carried through contiguous streams of a tail (all but its last few "
+                  "characters; the RNN's context_scored says how many streams). Each "
                   "model trains once, its cosine from the peak rate to 0 over the steps a warm-up predicts for "
                   "the budget; the clock stops while a checkpoint scores (not training time)."]
     return lines

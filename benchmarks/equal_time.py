@@ -11,7 +11,9 @@ Scores are nats per character on the same characters for every model: the recipe
 (`data.scored_positions(ids, SCORE_WINDOW)`, every character of a tail but the first and the
 last < 100). Each model reads its own natural context:
 - the GRU as the recipe scores it: back-to-back windows of 100 from a zero state, so a character
-  sees the 0-99 characters before it in its window;
+  sees the 0-99 characters before it in its window; and (`validation_carried`, `test_carried`)
+  with the state carried through 8 contiguous streams of each tail, as the recipe's carried
+  validation scores (trained as the recipe's `carry_state` says: benchmarks/equal_time_rnn.py);
 - the transformer with a window of its context sliding by half of it: after the first window a
   character sees between context/2 and context - 1 characters before it (`window_nll`);
 - the Kneser-Ney n-gram (the recipe's baseline) sees its order - 1 characters.
@@ -186,35 +188,10 @@ def _loss():
 
 
 def run_rnn(text, config, budget_minutes, checkpoint_minutes, generate_chars=500, callbacks=()):
-    """The recipe's model (build_language_model(config)), the recipe's batches and optimizer, by the budget."""
-    from recipes.textgen import data, generate, model, speed
-    from shared.training import compile_model
+    """The recipe's GRU, trained as config.carry_state says, by the budget: benchmarks/equal_time_rnn.py."""
+    from benchmarks import equal_time_rnn
 
-    ids, vocab, last, baselines = prepare(text)
-
-    def build(decay_steps):
-        keras.utils.set_random_seed(config.seed)
-        lm = model.build_language_model(config, len(vocab))
-        compile_model(lm, lr=config.lr, clipnorm=config.clipnorm, loss=_loss(), decay_steps=decay_steps)
-        return lm
-
-    def batches():  # the recipe's training pipeline: back-to-back windows, shuffled every epoch
-        return data.batches(ids["train"], config.seq_len, config.batch_size, shuffle_seed=config.seed).repeat()
-
-    # The recipe scores its windows of seq_len from a zero state: stride == window.
-    lm, run = train_for(build, batches, budget_minutes, checkpoint_minutes,
-                        scorer(last, config.seq_len, config.seq_len, ids), config.lr, callbacks)
-    generator = generate.Generator(lm, vocab, config.cell, config.units, config.layers)
-    prompt = text[0]
-    "".join(generator.characters(prompt, 2, 0.8))  # traces the step model before timing
-    sample, seconds = speed.time_carried(generator, prompt, generate_chars)
-    return lm, _report(
-        run, lm, baselines, config.batch_size * config.seq_len, generate_chars, seconds, sample,
-        what=(f"recipe: {config.cell.upper()}({config.units})" + (f" x{config.layers}" if config.layers > 1 else "")
-              + f", embedding {config.embedding_dim}, dropout {config.dropout:g}, batch {config.batch_size}, "
-                f"windows of {config.seq_len}, Adam {config.lr:g}, clipnorm {config.clipnorm:g}"),
-        context=f"windows of {config.seq_len} from a zero state (0-{config.seq_len - 1} characters before)",
-        generation="state carried (the recipe's Generator)")
+    return equal_time_rnn.run_rnn(text, config, budget_minutes, checkpoint_minutes, generate_chars, callbacks)
 
 
 def run_transformer(text, settings, budget_minutes, checkpoint_minutes, generate_chars=500, seed=0, callbacks=()):

@@ -129,7 +129,7 @@ def _equal_time(size, transformer):
     if transformer:
         _, row = equal_time.run_transformer(text, TRANSFORMER, BUDGET_MINUTES[size], CHECKPOINT_MINUTES[size],
                                             GENERATE_CHARS[size])
-    else:  # the recipe's defaults; its cosine spans the budget here instead of its 22 epochs
+    else:  # the recipe's defaults, carry_state included; its cosine spans the budget here instead of its 22 epochs
         _, row = equal_time.run_rnn(text, Config(), BUDGET_MINUTES[size], CHECKPOINT_MINUTES[size],
                                     GENERATE_CHARS[size])
     return row

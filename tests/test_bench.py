@@ -381,7 +381,7 @@ def test_equal_time_trains_both_models_by_steps_to_the_budget_and_scores_every_c
     monkeypatch.setattr(time, "perf_counter", clock)
     text, checkpoints = _words_text(), (0.25, 0.5, 1.0)
     settings = TransformerSettings(context=32, width=32, layers=1, heads=2, batch_size=16, lr=3e-3)
-    config = Config(units=32, embedding_dim=16, seq_len=32, batch_size=16, lr=1e-2, dropout=0.0)
+    config = Config(units=32, embedding_dim=16, seq_len=32, batch_size=16, lr=1e-2, dropout=0.0, carry_state=False)
     network, transformer = equal_time.run_transformer(text, settings, 1.0, checkpoints, generate_chars=10,
                                                       callbacks=[clock.callback()])
     lm, rnn = equal_time.run_rnn(text, config, 1.0, checkpoints, generate_chars=10, callbacks=[clock.callback()])
@@ -406,15 +406,84 @@ def test_equal_time_trains_both_models_by_steps_to_the_budget_and_scores_every_c
         assert "context_scored" in row and row["chars_per_step"] > 0
     # Both tails scored on the same characters, with the same baselines.
     assert transformer["baselines"] == rnn["baselines"]
+    # The GRU trained on shuffled windows, scored from a zero state and with the state carried too.
+    assert "shuffled windows of 32" in rnn["what"] and "carried through 8 contiguous streams" in rnn["context_scored"]
+    assert all(math.isfinite(c["validation_carried"]) and math.isfinite(c["test_carried"]) for c in rnn["checkpoints"])
+    assert not any("validation_carried" in c for c in transformer["checkpoints"])
 
     results = {("textgen", "equal_time"): {**rnn, "peak_memory_mb": 1.0},
                ("textgen", "equal_time_transformer"): {**transformer, "peak_memory_mb": 1.0}}
     table = bench.markdown(results, [], {"date": "d", "device": "c", "python": "3"})
-    assert "| checkpoint (minutes of training) | equal_time validation | equal_time test | " in table
+    assert ("| checkpoint (minutes of training) | equal_time validation | equal_time test | equal_time validation, "
+            "carried | equal_time test, carried | equal_time_transformer validation | equal_time_transformer test |"
+            in table)
     for checkpoint in checkpoints:
         found = [c for c in rnn["checkpoints"] if c["checkpoint"] == checkpoint][0]
-        assert f"| {checkpoint:g} | {found['validation']:.3f} | {found['test']:.3f} |" in table
+        assert (f"| {checkpoint:g} | {found['validation']:.3f} | {found['test']:.3f} | "
+                f"{found['validation_carried']:.3f} | {found['test_carried']:.3f} |") in table
     assert f"| {transformer['parameters']:,} |" in table and "KN (no training time)" in table
+
+
+class StateRecorder(keras.callbacks.Callback):
+    """Per fit (the warm-up's, then the run's): at each batch's start, whether the model has stateful
+    layers and whether their state is zero (after the training's own callbacks, which run first)."""
+
+    def __init__(self):
+        super().__init__()
+        self.fits = []
+
+    def on_train_begin(self, logs=None):
+        self.fits.append([])
+
+    def on_train_batch_begin(self, batch, logs=None):
+        from recipes.textgen import carried
+
+        layers = carried.stateful_layers(self.model)
+        zero = all(not keras.ops.convert_to_numpy(state).any() for layer in layers for state in layer.states)
+        self.fits[-1].append((bool(layers), zero))
+
+
+def test_equal_time_with_carry_state_trains_on_the_carried_streams_and_scores_both_ways(monkeypatch):
+    # config.carry_state as the recipe reads it: a stateful model fed the contiguous streams in order, its
+    # state zeroed at each pass over them and carried everywhere else; every checkpoint scores both ways.
+    import time
+
+    from benchmarks import equal_time
+    from recipes.textgen import carried
+    from recipes.textgen.train import Config
+
+    clock = FakeClock(0.25)
+    monkeypatch.setattr(time, "perf_counter", clock)
+    pipelines = []
+    original = carried.batches
+
+    def recorded(*args, **kwargs):
+        pipelines.append(args)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(carried, "batches", recorded)
+    text, checkpoints, recorder = _words_text(), (0.25, 0.5), StateRecorder()
+    config = Config(units=32, embedding_dim=16, seq_len=32, batch_size=16, lr=1e-2, dropout=0.0, carry_state=True)
+    lm, rnn = equal_time.run_rnn(text, config, 0.5, checkpoints, generate_chars=10,
+                                 callbacks=[clock.callback(), recorder])
+    train_ids = equal_time.prepare(text)[0]["train"]
+    period = carried.batch_count(train_ids, 32, 16, min_batches=1)[1]  # batches in one pass over the 16 streams
+    assert len(pipelines) == 2 and all((args[0] == train_ids).all() and args[1:3] == (32, 16) for args in pipelines)
+    warmup, run = recorder.fits
+    assert len(run) == rnn["total_steps"] == pytest.approx(120, abs=1)
+    assert rnn["total_steps"] > 2 * period  # passes enough to see the state zeroed more than once
+    assert [zero for _, zero in run] == [step % period == 0 for step in range(len(run))]
+    assert all(stateful for stateful, _ in warmup + run)
+    assert [c["checkpoint"] for c in rnn["checkpoints"]] == list(checkpoints) and not rnn["cut"]
+    unigram = rnn["baselines"]["unigram"]
+    for c in rnn["checkpoints"]:
+        assert all(math.isfinite(c[key]) for key in ("validation", "test", "validation_carried", "test_carried"))
+    last = rnn["checkpoints"][-1]
+    assert last["validation_carried"] < unigram["validation"] - 0.5 and last["test_carried"] < unigram["test"] - 0.5
+    assert "carried state: 16 contiguous streams" in rnn["what"] and "carried through 8" in rnn["context_scored"]
+    # The model returned is the stateless copy the recipe saves: any batch size.
+    assert not carried.stateful_layers(lm) and lm(np.zeros((3, 5), "int32")).shape == (3, 5, len(set(text)))
+    assert rnn["generation"]["per_second"] > 0 and len(rnn["generation"]["sample"]) == 10
 
 
 def test_the_recipe_scoring_is_back_to_back_windows_and_a_sliding_window_scores_every_character_once():
