@@ -183,7 +183,7 @@ def scorer(last, window, stride, ids):
     return score
 
 
-def _loss():
+def char_loss():
     return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
 
@@ -205,7 +205,7 @@ def run_transformer(text, settings, budget_minutes, checkpoint_minutes, generate
     def build(decay_steps):
         keras.utils.set_random_seed(seed)
         network = char_transformer.build_char_transformer(s, len(vocab))
-        compile_model(network, lr=s.lr, clipnorm=s.clipnorm, loss=_loss(), decay_steps=decay_steps)
+        compile_model(network, lr=s.lr, clipnorm=s.clipnorm, loss=char_loss(), decay_steps=decay_steps)
         return network
 
     network, run = train_for(build, lambda: random_windows(ids["train"], s.context, s.batch_size, seed),
@@ -213,7 +213,7 @@ def run_transformer(text, settings, budget_minutes, checkpoint_minutes, generate
                              scorer(last, s.context, max(1, s.context // 2), ids), s.lr, callbacks)
     prompt_ids = ids["train"][:1]
     sample, seconds = generate_windowed(network, vocab, prompt_ids, generate_chars, s.context, seed)
-    return network, _report(
+    return network, run_report(
         run, network, baselines, s.batch_size * s.context, generate_chars, seconds, sample,
         what=char_transformer.describe(s),
         context=(f"a window of {s.context} sliding by {max(1, s.context // 2)} "
@@ -243,7 +243,7 @@ def generate_windowed(network, vocab, prompt_ids, length, context, seed=0, tempe
     return "".join(vocab[i] for i in history[len(prompt_ids):]), seconds
 
 
-def _report(run, model, baselines, chars_per_step, generate_chars, generate_seconds, sample, what, context,
+def run_report(run, model, baselines, chars_per_step, generate_chars, generate_seconds, sample, what, context,
             generation):
     steps = run["checkpoints"][-1]["steps"] if run["checkpoints"] else 0
     return {"what": what, "unit": "chars", "per_second": steps * chars_per_step / max(run["train_seconds"], 1e-9),

@@ -18,7 +18,7 @@ Scoring at each checkpoint, the checkpoint's weights copied into the one-step mo
 """
 import keras
 
-from benchmarks.equal_time import _loss, _report, prepare, train_for, window_nll
+from benchmarks.equal_time import char_loss, run_report, prepare, train_for, window_nll
 
 
 def checkpoint_scorer(ids, last, seq_len, cell, units, num_layers):
@@ -82,7 +82,7 @@ def run_rnn(text, config, budget_minutes, checkpoint_minutes, generate_chars=500
         keras.utils.set_random_seed(config.seed)
         lm = model.build_language_model(config, len(vocab),
                                         stateful_batch=config.batch_size if config.carry_state else None)
-        compile_model(lm, lr=config.lr, clipnorm=config.clipnorm, loss=_loss(), decay_steps=decay_steps)
+        compile_model(lm, lr=config.lr, clipnorm=config.clipnorm, loss=char_loss(), decay_steps=decay_steps)
         return lm
 
     score = checkpoint_scorer(ids, last, config.seq_len, config.cell, config.units, config.layers)
@@ -95,7 +95,7 @@ def run_rnn(text, config, budget_minutes, checkpoint_minutes, generate_chars=500
     "".join(generator.characters(prompt, 2, 0.8))  # traces the step model before timing
     sample, seconds = speed.time_carried(generator, prompt, generate_chars)
     streams = {part: carried.eval_streams(ids[part][: last[part] + 1]) for part in ("val", "test")}
-    return lm, _report(
+    return lm, run_report(
         run, lm, baselines, config.batch_size * config.seq_len, generate_chars, seconds, sample,
         what=(f"recipe: {config.cell.upper()}({config.units})" + (f" x{config.layers}" if config.layers > 1 else "")
               + f", embedding {config.embedding_dim}, dropout {config.dropout:g}, batch {config.batch_size}, "
