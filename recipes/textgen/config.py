@@ -37,8 +37,8 @@ class Config(TrainConfig):
                                   "scored once, after training, with the best epoch's weights", bounds="(0, 1)")
     minutes: float = option(0.0, "stop training after this many minutes, validation passes included: a cap "
                                  "only, the learning rate follows the steps (0: no limit)", bounds="[0, inf)")
-    epochs: int = option(22, "passes over the training text; the cosine schedule spans them all", bounds="[1, inf)")
-    batch_size: int = option(128, "windows per batch", bounds="[1, inf)")
+    epochs: int = option(19, "passes over the training text; the cosine schedule spans them all", bounds="[1, inf)")
+    batch_size: int = option(64, "windows per batch", bounds="[1, inf)")
     lr: float = option(3e-3, "Adam learning rate (the peak, with --lr-schedule cosine)", bounds="(0, inf)")
     lr_schedule: str = option("cosine", "learning rate by step: cosine decay to 0 over all --epochs, or constant",
                               choices=("cosine", "constant"))
