@@ -10,7 +10,7 @@ Every case runs in a process of its own, so its peak memory is its own and one c
 threads or graphs cannot slow the next. Results: OUT/bench.json and OUT/bench.md.
 
 How long: textgen's two equal-time cases (the recipe's GRU and a small transformer, 30 minutes
-of training each, scored at 5, 10, 20 and 30) take about 65 minutes of the run by themselves;
+of training each, scored at 5, 10, 20 and 30) take about 61 minutes of the run by themselves;
 `--skip textgen:equal_time,textgen:equal_time_transformer` leaves them out.
 """
 import argparse
