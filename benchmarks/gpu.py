@@ -33,7 +33,7 @@ SHAPES = {
     "forecast": {"batch": 128, "length": 40, "features": 2, "config": {
         "cell": "lstm", "bidirectional": False, "units": 32, "layers": 1, "dropout": 0.1, "window": 40,
         "horizon": 1}},
-    "textgen": {"batch": 128, "length": 100, "vocab": 65, "config": {
+    "textgen": {"batch": 64, "length": 100, "vocab": 65, "config": {
         "cell": "gru", "units": 512, "layers": 1, "embedding_dim": 64, "dropout": 0.2}},
     "translate": {"batch": 128, "length": 25, "vocab": 10000, "config": {
         "cell": "gru", "units": 192, "embedding_dim": 128, "layers": 1, "attention": "additive", "dropout": 0.2}},
