@@ -50,11 +50,13 @@ def _prepared(config):
     return train, val, test, source_vocab, target_vocab
 
 
-def _compiled_translator(config, source_vocab, target_vocab):
+def _compiled_translator(config, source_vocab, target_vocab, steps_per_epoch=100):
+    """steps_per_epoch: where the rate follows a schedule (the recipe's cosine spans config.epochs of them), the
+    training's real steps an epoch; a case that times steps only may leave it."""
     keras.utils.set_random_seed(0)
     translator = model.build_translator(config, len(source_vocab), len(target_vocab))
     compile_from_config(translator, config, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  steps_per_epoch=100)
+                        steps_per_epoch=steps_per_epoch)
     return translator
 
 
@@ -106,7 +108,8 @@ def _to_target(size, plain=False):
         train_batches = data.batches(sources, targets, config.batch_size, shuffle_seed=0)
         what = f"recipe: BiGRU({config.units}), embedding {config.embedding_dim}, batched by length"
     result = train_to_target(
-        lambda: _compiled_translator(config, source_vocab, target_vocab), train_batches,
+        lambda: _compiled_translator(config, source_vocab, target_vocab, -(-len(train) // config.batch_size)),
+        train_batches,
         score=lambda translator: translator.evaluate(val_batches, verbose=0, return_dict=True)["loss"],
         target=TARGET, check_seconds=CHECK_SECONDS[size], cap_minutes=CAP_MINUTES[size])
     return {"what": f"{what}, batch {config.batch_size}, dropout {config.dropout:g}, Adam {config.lr:g}: "

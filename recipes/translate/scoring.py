@@ -14,6 +14,7 @@ change) stay beside them for comparison.
 """
 import time
 
+import numpy as np
 from sacrebleu.metrics import BLEU, CHRF
 
 from . import data
@@ -61,6 +62,30 @@ def corpus_scores(hypotheses, pairs):
         result[name] = metric().corpus_score(hyps, streams).score
         result[name + "_single_reference"] = metric().corpus_score(list(hypotheses), [list(pairs.english)]).score
     return result
+
+
+def paired_bootstrap(hypotheses_a, hypotheses_b, pairs, metric="bleu", samples=1000, seed=0):
+    """How much better A scores than B on the same pairs: {"difference": A - B, "interval": 95% paired bootstrap
+    interval of it, "a_better": share of resamples where A scores higher, "sources", "samples"}.
+
+    Each resample draws distinct sources with replacement, the same draw for both systems, and re-scores the corpus
+    from sacrebleu's per-sentence statistics (as its own paired test does), all references of a source kept."""
+    hyps_a, streams = grouped(pairs.spanish, hypotheses_a, pairs.english)
+    hyps_b, _ = grouped(pairs.spanish, hypotheses_b, pairs.english)
+    scorer = METRICS[metric]()
+    # (sources, statistics): n-gram matches and totals, lengths; summed over any resample they give its score.
+    stats_a = np.array(scorer._extract_corpus_statistics(hyps_a, streams), dtype=np.float64)
+    stats_b = np.array(scorer._extract_corpus_statistics(hyps_b, streams), dtype=np.float64)
+
+    def score(stats):
+        return scorer._compute_score_from_stats(list(stats)).score
+
+    draws = np.random.default_rng(seed).integers(0, len(hyps_a), size=(samples, len(hyps_a)))
+    differences = np.array([score(stats_a[d].sum(0)) - score(stats_b[d].sum(0)) for d in draws])
+    low, high = np.percentile(differences, [2.5, 97.5])
+    return {"metric": metric, "difference": score(stats_a.sum(0)) - score(stats_b.sum(0)),
+            "interval": [float(low), float(high)], "a_better": float(np.mean(differences > 0)),
+            "sources": len(hyps_a), "samples": samples}
 
 
 def references(pairs):
@@ -123,7 +148,18 @@ def score_test_split(translator, test, beam_size, speed_sentences=1000, samples=
                        "decoding": "greedy, batches of 256"}
     report["samples"] = [{"spanish": test.spanish[i], "reference": test.english[i], "greedy": greedy[i],
                           **({"beam": beam[i]} if beam_size > 1 else {})} for i in range(min(samples, len(test)))]
+    # Every output, for test_translations.tsv (train pops it): another run's outputs on the same split can then be
+    # compared with these by paired_bootstrap without decoding the test split again.
+    report["translations"] = {"greedy": greedy, **({"beam": beam} if beam_size > 1 else {})}
     return report
+
+
+def translations_tsv(test, translations):
+    """test_translations.tsv: one line a test pair, as test.tsv (English reference, Spanish source), then the greedy
+    output and, with a beam, the beam output, tab-separated."""
+    columns = [test.english, test.spanish, translations["greedy"], *([translations["beam"]] if "beam" in translations
+                                                                    else [])]
+    return "".join("\t".join(row) + "\n" for row in zip(*columns))
 
 
 def print_report(report):

@@ -73,12 +73,13 @@ def train(run):
         "the English of the most similar training sentence (TF-IDF, cosine)", retriever(test.spanish), test,
         analyzer=max(tried, key=tried.get), validation_bleu_by_analyzer=tried)
     scoring.print_report(report)
+    outputs = scoring.translations_tsv(test, report.pop("translations"))
     return run.finish({
         "data": source, "dropped_long_pairs": dropped,
         "sizes": {"train": len(train_part), "validation": len(val), "test": len(test)},
         "overlap_with_train": overlap, "vocabulary": {"spanish": len(source_vocab), "english": len(target_vocab)},
         **report, "test_seconds": time.perf_counter() - started,
-    })
+    }, files={"test_translations.tsv": outputs})
 
 
 def main(argv=None):

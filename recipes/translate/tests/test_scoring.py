@@ -51,3 +51,33 @@ def test_length_buckets_count_pairs_and_distinct_sources():
     assert buckets["1-5"] == {"sentences": 3, "sources": 2, "bleu": scoring.corpus_scores(OUTPUT, TEST)["bleu"],
                               "bleu_single_reference": scoring.corpus_scores(OUTPUT, TEST)["bleu_single_reference"]}
     assert buckets["11+"] == {"sentences": 0, "sources": 0, "bleu": None, "bleu_single_reference": None}
+
+
+def test_the_paired_bootstrap_resamples_sources_together_for_both_systems():
+    # 40 distinct sources; A equals B except that A gets one sentence right that B gets wrong, same length.
+    english = [f"The number {i} is here." for i in range(40)]
+    pairs = data.Pairs(english, [f"El número {i} está aquí." for i in range(40)])
+    worse = [f"The number {i} is there." for i in range(40)]
+    better = [english[0]] + worse[1:]
+    paired = scoring.paired_bootstrap(better, worse, pairs, samples=300)
+    assert paired["sources"] == 40
+    assert paired["difference"] == pytest.approx(
+        scoring.corpus_scores(better, pairs)["bleu"] - scoring.corpus_scores(worse, pairs)["bleu"]) and paired[
+        "difference"] > 0
+    # Paired: a resample without sentence 0 scores both alike, one with it favours A, none favours B. Resampling
+    # each system on its own would put much of the interval below 0.
+    low, high = paired["interval"]
+    assert low == 0 < high and 0.5 < paired["a_better"] < 1
+    swapped = scoring.paired_bootstrap(worse, better, pairs, samples=300)
+    assert swapped["difference"] == pytest.approx(-paired["difference"])
+    assert swapped["interval"] == pytest.approx([-high, -low]) and swapped["a_better"] == 0
+    same = scoring.paired_bootstrap(worse, worse, pairs, metric="chrf", samples=50)
+    assert (same["difference"], same["interval"], same["a_better"]) == (0, [0, 0], 0)
+
+
+def test_the_paired_bootstrap_scores_a_repeated_source_once_against_all_its_references():
+    other = ["Where is the cat?", "Where is the cat?", "The dog sleeps."]
+    paired = scoring.paired_bootstrap(OUTPUT, other, TEST, samples=20)
+    assert paired["sources"] == 2
+    assert paired["difference"] == pytest.approx(scoring.corpus_scores(OUTPUT, TEST)["bleu"]
+                                                 - scoring.corpus_scores(other, TEST)["bleu"])

@@ -217,7 +217,7 @@ def test_reported_loss_is_the_mean_cross_entropy_per_target_token(attention):
     pairs = data.Pairs(english, spanish)
     source_vocab, target_vocab = data.Vocabulary.fit(spanish, 100), data.Vocabulary.fit(english, 100)
     keras.utils.set_random_seed(2)
-    config = tiny_config(attention=attention, max_len=12)
+    config = tiny_config(attention=attention, max_len=12, lr_schedule="constant")  # a flat rate moves furthest
     translator = model.build_translator(config, len(source_vocab), len(target_vocab))
     compile_from_config(translator, config, loss=model.translation_loss())
     batches = data.batches(*data.encode_pairs(pairs, source_vocab, target_vocab), 3)
@@ -363,6 +363,10 @@ def test_scoring_reports_chrf_for_greedy_beam_and_the_baseline(capsys):
     assert report["test"]["chrf"] == scoring.chrf(greedy, test.english)
     assert report["beam"]["chrf"] == scoring.chrf(beam, test.english)
     assert report["baseline"]["chrf"] == scoring.chrf(test.spanish, test.english) > 0
+    # Every output is kept, one line a pair beside its reference and source, for later paired comparisons.
+    assert report["translations"] == {"greedy": greedy, "beam": beam}
+    assert scoring.translations_tsv(test, report["translations"]).splitlines() == [
+        "\t".join(row) for row in zip(test.english, test.spanish, greedy, beam)]
     scoring.print_report(report)
     printed = capsys.readouterr().out
     assert f"chrF {report['test']['chrf']:6.2f}" in printed and f"chrF {report['baseline']['chrf']:6.2f}" in printed
@@ -396,6 +400,9 @@ def test_smoke_run_trains_evaluates_saves_then_translates(trained_run):
         assert (out / name).is_file(), name
     test_lines = (out / "test.tsv").read_text(encoding="utf-8").splitlines()
     assert len(test_lines) == metrics["sizes"]["test"] > 0
+    outputs = [line.split("\t") for line in (out / "test_translations.tsv").read_text(encoding="utf-8").splitlines()]
+    assert ["\t".join(row[:2]) for row in outputs] == test_lines and {len(row) for row in outputs} == {4}
+    assert "translations" not in metrics  # the outputs live in their own file, not in metrics.json
     assert all(key in metrics for key in ("test", "beam", "baseline", "retrieval_baseline", "speed", "samples"))
     assert 0 <= metrics["test"]["chrf"] <= 100 and 0 <= metrics["beam"]["chrf"] <= 100
     assert metrics["overlap_with_train"] == {"test": 0, "validation": 0}
@@ -578,7 +585,9 @@ def test_a_file_job_writes_one_line_per_input_line_and_names_the_lines_it_could_
     outputs = cli.main([COMMAND, "--model", str(out), "--file", str(job)])
     captured = capsys.readouterr()
     assert len(outputs) == len(lines) and captured.out.split("\n")[: len(lines)] == outputs
-    assert outputs[0] and outputs[4] and outputs[1] == outputs[2] == outputs[3] == ""
+    # The two good lines get their translations (what a smoke-trained model says, maybe nothing), the others "".
+    assert [outputs[0], outputs[4]] == inference.load(out).translate([lines[0], lines[4]])
+    assert outputs[1] == outputs[2] == outputs[3] == ""
     for number, reason in ((2, "is empty"), (3, "every word is unknown"), (4, "more than the model's --max-len")):
         assert f"line {number} not translated" in captured.err and reason in captured.err
     hopeless = tmp_path / "hopeless.txt"
