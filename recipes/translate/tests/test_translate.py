@@ -207,6 +207,18 @@ def test_padding_gets_no_attention_and_no_loss():
     assert translator.evaluate([source, previous], other, sample_weight=mask, verbose=0) == pytest.approx(loss)
 
 
+def test_the_default_learning_rate_falls_along_a_cosine_to_zero_over_all_the_epochs():
+    # Issue 32 (13): at a flat 2e-3, early stopping ended training before --minutes lowered the rate.
+    config = tiny_config()
+    translator = model.build_translator(config, 20, 15)
+    compile_from_config(translator, config, loss=model.translation_loss(), steps_per_epoch=5)
+    rates = []
+    for step in (0, config.epochs * 5 // 2, config.epochs * 5):
+        translator.optimizer.iterations.assign(step)
+        rates.append(float(translator.optimizer.learning_rate))
+    assert rates == pytest.approx([config.lr, config.lr / 2, 0.0], abs=1e-9)
+
+
 @pytest.mark.parametrize("attention", ["additive", "none"])
 def test_reported_loss_is_the_mean_cross_entropy_per_target_token(attention):
     # Lengths differ within and between batches: shorter rows read [end] where their target is padding.
